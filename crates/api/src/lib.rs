@@ -1,0 +1,78 @@
+//! `bucketsync-api` is the one facade the desktop app and the CLI call.
+//!
+//! It knows: the request and response types both front ends share (serde +
+//! ts-rs, generated into `ui/src/lib/bindings`), [`ApiError`] with a kind the
+//! UI can act on, where the home directory is, and where secrets live (the OS
+//! keyring, or a source the user chose explicitly).
+//!
+//! It must not know: Tauri, terminals, or any presentation. Front ends hold
+//! no logic of their own: every Tauri command and CLI subcommand is one call
+//! into [`Api`].
+
+pub mod command;
+pub mod error;
+pub mod home;
+pub mod provider;
+
+pub use error::{ApiError, ErrorKind};
+
+use bucketsync_store::Store;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One open home: its database and everything reached from it.
+pub struct Api {
+    home: PathBuf,
+    store: Mutex<Store>,
+}
+
+impl Api {
+    /// Opens the home at `home` (see [`home::resolve`]), creating it if needed.
+    pub fn open(home: &Path) -> Result<Api, ApiError> {
+        let store = Store::open(home)?;
+        Ok(Api { home: home.to_path_buf(), store: Mutex::new(store) })
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// Short exclusive access to the database. SQLite calls are quick; never
+    /// hold this across an await.
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The providers the setup wizard offers, in display order.
+    pub fn providers(&self) -> Vec<provider::ProviderInfo> {
+        provider::all()
+    }
+
+    /// What the first screen needs: the configured policies by name.
+    pub fn overview(&self) -> Result<Overview, ApiError> {
+        let policies = self.store().list_policies()?.into_iter().map(|p| p.name).collect();
+        Ok(Overview { home: self.home.display().to_string(), policies })
+    }
+}
+
+/// The app's state at a glance.
+#[derive(Clone, Debug, serde::Serialize, ts_rs::TS)]
+pub struct Overview {
+    /// Where settings and the database live.
+    pub home: String,
+    pub policies: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_home_has_no_policies_and_offers_every_provider() {
+        let tmp = tempfile::tempdir().unwrap();
+        let api = Api::open(tmp.path()).unwrap();
+        assert!(api.overview().unwrap().policies.is_empty());
+        let ids: Vec<_> = api.providers().into_iter().map(|p| p.id).collect();
+        assert!(ids.contains(&"b2".to_string()) && ids.contains(&"r2".to_string()));
+    }
+}

@@ -1,0 +1,11 @@
+//! `bucketsync-engine` keeps one local folder and one key prefix in sync.
+//!
+//! It knows: local scanning and watching (the only crate on notify), ignore
+//! rules, snapshots of both sides, the pure planner, conflicts, transfers and
+//! the per-pair runner with its events.
+//!
+//! It must not know: Tauri or any UI, how secrets are stored, or SQL (it goes
+//! through bucketsync-store) and aws-sdk-s3 (it goes through the
+//! `bucketsync_remote::Remote` trait, so tests can pass in another remote).
+
+pub mod pair;

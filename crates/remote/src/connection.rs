@@ -1,0 +1,140 @@
+//! Everything needed to open one bucket, and the aws-sdk-s3 client built from it.
+
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    StalledStreamProtectionConfig,
+};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+/// A secret access key. Its `Debug` and `Display` never show the value, so it
+/// cannot leak through logs or error messages by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The value itself; call sites are few and greppable on purpose.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How the bucket name is put into request URLs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Addressing {
+    /// `https://endpoint/bucket/key`: IP hosts, localhost, MinIO, Garage, dotted bucket names.
+    PathStyle,
+    /// `https://bucket.endpoint/key`: the AWS default.
+    VirtualHost,
+}
+
+/// A resolved connection: the output of policy normalisation plus a secret.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    /// `None` means AWS's own endpoint for the region.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    pub addressing: Addressing,
+    pub access_key_id: String,
+    pub secret: Secret,
+    /// AWS computes and checks checksums well; other stores often reject them.
+    pub sdk_checksums: bool,
+}
+
+impl Connection {
+    /// One client per connection; it is cheap to clone and shares its pool.
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let credentials = Credentials::new(
+            &self.access_key_id,
+            self.secret.expose(),
+            None,
+            None,
+            "bucketsync",
+        );
+        let checksum_request = if self.sdk_checksums {
+            RequestChecksumCalculation::WhenSupported
+        } else {
+            RequestChecksumCalculation::WhenRequired
+        };
+        let checksum_response = if self.sdk_checksums {
+            ResponseChecksumValidation::WhenSupported
+        } else {
+            ResponseChecksumValidation::WhenRequired
+        };
+        let mut builder = aws_sdk_s3::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(credentials)
+            .force_path_style(self.addressing == Addressing::PathStyle)
+            .request_checksum_calculation(checksum_request)
+            .response_checksum_validation(checksum_response)
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(4)
+                    .with_initial_backoff(Duration::from_millis(200)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .read_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            // Throttled or paused transfers must not be aborted as "stalled"
+            // (aws-sdk-rust#1146); we time out reads ourselves above.
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder.endpoint_url(endpoint_for_sdk(endpoint));
+        }
+        aws_sdk_s3::Client::from_conf(builder.build())
+    }
+}
+
+/// An endpoint with a path needs a trailing slash or the SDK drops the path
+/// segment when it appends the bucket (aws-sdk-rust#1387).
+fn endpoint_for_sdk(endpoint: &str) -> String {
+    match url::Url::parse(endpoint) {
+        Ok(url) if url.path() != "/" && !url.path().is_empty() && !endpoint.ends_with('/') => {
+            format!("{endpoint}/")
+        }
+        _ => endpoint.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_never_prints_its_value() {
+        let s = Secret::new("hunter2-very-secret");
+        assert_eq!(format!("{s}"), "***");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn endpoint_with_path_gets_trailing_slash() {
+        assert_eq!(endpoint_for_sdk("https://h.example/s3"), "https://h.example/s3/");
+        assert_eq!(endpoint_for_sdk("https://h.example"), "https://h.example");
+        assert_eq!(endpoint_for_sdk("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
+    }
+}

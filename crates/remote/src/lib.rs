@@ -1,0 +1,78 @@
+//! `bucketsync-remote` owns everything on the bucket's side of the wire.
+//!
+//! It knows: the [`Remote`] trait the engine syncs against, its S3
+//! implementation over aws-sdk-s3 (configured for non-AWS stores), the
+//! provider presets as data, and the classification of S3 failures into
+//! [`ErrorKind`]s a user can act on.
+//!
+//! It must not know: local files, SQLite, sync decisions, the keyring or any
+//! UI. It is the only crate that depends on aws-sdk-s3.
+
+pub mod connection;
+pub mod error;
+pub mod object;
+pub mod provider;
+pub mod s3;
+
+pub use connection::{Addressing, Connection, Secret};
+pub use error::{ErrorKind, RemoteError};
+pub use object::{ListPage, ObjectMeta, PartInfo};
+pub use s3::S3Remote;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::ops::Range;
+use std::path::Path;
+
+/// What the engine needs from a bucket. One implementation talks S3; tests may
+/// add fakes for fault injection, never instead of a real server.
+#[async_trait]
+pub trait Remote: Send + Sync {
+    /// One page of keys under `prefix` (recursive, no delimiter).
+    async fn list_page(
+        &self,
+        prefix: &str,
+        continuation: Option<String>,
+    ) -> Result<ListPage, RemoteError>;
+    async fn head(&self, key: &str) -> Result<ObjectMeta, RemoteError>;
+    async fn put_bytes(
+        &self,
+        key: &str,
+        body: Bytes,
+        metadata: &[(String, String)],
+    ) -> Result<ObjectMeta, RemoteError>;
+    /// Streams `length` bytes at `offset` of a local file as one object.
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        length: u64,
+        metadata: &[(String, String)],
+    ) -> Result<ObjectMeta, RemoteError>;
+    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, RemoteError>;
+    async fn create_multipart(
+        &self,
+        key: &str,
+        metadata: &[(String, String)],
+    ) -> Result<String, RemoteError>;
+    /// Uploads bytes `offset..offset+length` of `path` as part `number` (1-based).
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        path: &Path,
+        offset: u64,
+        length: u64,
+    ) -> Result<PartInfo, RemoteError>;
+    async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<PartInfo>, RemoteError>;
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[PartInfo],
+    ) -> Result<ObjectMeta, RemoteError>;
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), RemoteError>;
+    /// Deletes up to 1,000 keys; returns the keys the server refused, with why.
+    async fn delete_batch(&self, keys: &[String]) -> Result<Vec<(String, RemoteError)>, RemoteError>;
+}

@@ -1,0 +1,74 @@
+//! What a listing or a HEAD tells about objects.
+
+use serde::{Deserialize, Serialize};
+
+/// One object as the bucket describes it. `etag` is an opaque change token
+/// (without quotes), never assumed to be an MD5 of the content.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+    pub etag: String,
+    /// Server time of the last write, Unix milliseconds.
+    pub last_modified_ms: Option<i64>,
+    /// The `mtime` user metadata (rclone's), Unix milliseconds, when a HEAD read it.
+    pub mtime_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ListPage {
+    pub objects: Vec<ObjectMeta>,
+    /// Present when more pages follow.
+    pub continuation: Option<String>,
+}
+
+/// A finished multipart part.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartInfo {
+    pub number: i32,
+    pub etag: String,
+    pub size: u64,
+}
+
+/// ETags arrive quoted (`"abc"`); the quotes carry no meaning for us.
+pub fn unquote_etag(etag: &str) -> String {
+    etag.trim_matches('"').to_string()
+}
+
+/// rclone writes `mtime` as seconds with a fraction ("1700000000.123456789").
+pub fn parse_mtime_metadata(value: &str) -> Option<i64> {
+    let seconds: f64 = value.trim().parse().ok()?;
+    if !seconds.is_finite() {
+        return None;
+    }
+    Some((seconds * 1000.0).round() as i64)
+}
+
+/// The inverse of [`parse_mtime_metadata`], at millisecond precision.
+pub fn format_mtime_metadata(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let frac = ms.rem_euclid(1000);
+    format!("{secs}.{frac:03}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_quotes_are_dropped() {
+        assert_eq!(unquote_etag("\"abc-2\""), "abc-2");
+        assert_eq!(unquote_etag("abc"), "abc");
+    }
+
+    #[test]
+    fn mtime_round_trips_and_reads_rclone_format() {
+        assert_eq!(parse_mtime_metadata("1700000000.123456789"), Some(1_700_000_000_123));
+        assert_eq!(parse_mtime_metadata("1700000000"), Some(1_700_000_000_000));
+        assert_eq!(parse_mtime_metadata("not a number"), None);
+        assert_eq!(parse_mtime_metadata("NaN"), None);
+        let ms = 1_650_000_000_042;
+        assert_eq!(parse_mtime_metadata(&format_mtime_metadata(ms)), Some(ms));
+        assert_eq!(format_mtime_metadata(-1), "-1.999");
+    }
+}

@@ -1,0 +1,383 @@
+//! [`Remote`] over aws-sdk-s3.
+
+use crate::connection::Connection;
+use crate::error::{ErrorKind, RemoteError};
+use crate::object::{parse_mtime_metadata, unquote_etag, ListPage, ObjectMeta, PartInfo};
+use crate::Remote;
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use bytes::Bytes;
+use std::ops::Range;
+use std::path::Path;
+
+/// Read buffer for file bodies; the SDK's 4 KiB default costs CPU per GiB.
+const FILE_BODY_BUFFER: usize = 256 * 1024;
+
+/// One bucket reached through one shared SDK client.
+#[derive(Clone, Debug)]
+pub struct S3Remote {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3Remote {
+    pub fn new(connection: &Connection) -> Self {
+        S3Remote { client: connection.client(), bucket: connection.bucket.clone() }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The SDK client, for APIs outside [`Remote`] (probe, CORS).
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+
+    async fn file_body(path: &Path, offset: u64, length: u64) -> Result<ByteStream, RemoteError> {
+        ByteStream::read_from()
+            .path(path)
+            .offset(offset)
+            .length(aws_sdk_s3::primitives::Length::Exact(length))
+            .buffer_size(FILE_BODY_BUFFER)
+            .build()
+            .await
+            .map_err(|e| {
+                RemoteError::new(ErrorKind::Rejected, format!("cannot read {}: {e}", path.display()))
+            })
+    }
+}
+
+fn metadata_map(metadata: &[(String, String)]) -> Option<std::collections::HashMap<String, String>> {
+    if metadata.is_empty() {
+        None
+    } else {
+        Some(metadata.iter().cloned().collect())
+    }
+}
+
+fn millis(dt: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<i64> {
+    dt.and_then(|d| d.to_millis().ok())
+}
+
+#[async_trait]
+impl Remote for S3Remote {
+    async fn list_page(
+        &self,
+        prefix: &str,
+        continuation: Option<String>,
+    ) -> Result<ListPage, RemoteError> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_continuation_token(continuation)
+            .send()
+            .await
+            .map_err(RemoteError::from_sdk)?;
+        let objects = out
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                Some(ObjectMeta {
+                    key: o.key()?.to_string(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                    etag: o.e_tag().map(unquote_etag).unwrap_or_default(),
+                    last_modified_ms: millis(o.last_modified()),
+                    mtime_ms: None,
+                })
+            })
+            .collect();
+        let continuation = if out.is_truncated() == Some(true) {
+            match out.next_continuation_token() {
+                Some(t) => Some(t.to_string()),
+                // A truncated page without a token would silently end the
+                // listing early, and a short listing must never become deletes.
+                None => {
+                    return Err(RemoteError::new(
+                        ErrorKind::Server,
+                        "the server said the listing is truncated but gave no continuation token",
+                    ))
+                }
+            }
+        } else {
+            None
+        };
+        Ok(ListPage { objects, continuation })
+    }
+
+    async fn head(&self, key: &str) -> Result<ObjectMeta, RemoteError> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(RemoteError::from_sdk)?;
+        Ok(ObjectMeta {
+            key: key.to_string(),
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            etag: out.e_tag().map(unquote_etag).unwrap_or_default(),
+            last_modified_ms: millis(out.last_modified()),
+            mtime_ms: out.metadata().and_then(|m| m.get("mtime")).and_then(|v| parse_mtime_metadata(v)),
+        })
+    }
+
+    async fn put_bytes(
+        &self,
+        key: &str,
+        body: Bytes,
+        metadata: &[(String, String)],
+    ) -> Result<ObjectMeta, RemoteError> {
+        let size = body.len() as u64;
+        let out = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_length(size as i64)
+            .set_metadata(metadata_map(metadata))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(RemoteError::from_sdk)?;
+        Ok(ObjectMeta {
+            key: key.to_string(),
+            size,
+            etag: out.e_tag().map(unquote_etag).unwrap_or_default(),
+            last_modified_ms: None,
+            mtime_ms: None,
+        })
+    }
+
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        length: u64,
+        metadata: &[(String, String)],
+    ) -> Result<ObjectMeta, RemoteError> {
+        let body = Self::file_body(path, 0, length).await?;
+        let out = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_length(length as i64)
+            .set_metadata(metadata_map(metadata))
+            .body(body)
+            .send()
+            .await
+            .map_err(RemoteError::from_sdk)?;
+        Ok(ObjectMeta {
+            key: key.to_string(),
+            size: length,
+            etag: out.e_tag().map(unquote_etag).unwrap_or_default(),
+            last_modified_ms: None,
+            mtime_ms: None,
+        })
+    }
+
+    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, RemoteError> {
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes={}-{}", range.start, range.end - 1))
+            .send()
+            .await
+            .map_err(RemoteError::from_sdk)?;
+        let body = out.body.collect().await.map_err(|e| {
+            RemoteError::new(ErrorKind::Offline, format!("the download of {key} broke off: {e}"))
+        })?;
+        let bytes = body.into_bytes();
+        if bytes.len() as u64 != range.end - range.start {
+            return Err(RemoteError::new(
+                ErrorKind::Precondition,
+                format!(
+                    "asked for {} bytes of {key} but got {}",
+                    range.end - range.start,
+                    bytes.len()
+                ),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    async fn create_multipart(
+        &self,
+        key: &str,
+        metadata: &[(String, String)],
+    ) -> Result<String, RemoteError> {
+        let out = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_metadata(metadata_map(metadata))
+            .send()
+            .await
+            .map_err(RemoteError::from_sdk)?;
+        out.upload_id()
+            .map(str::to_string)
+            .ok_or_else(|| RemoteError::new(ErrorKind::Server, "the server gave no upload id"))
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        path: &Path,
+        offset: u64,
+        length: u64,
+    ) -> Result<PartInfo, RemoteError> {
+        let body = Self::file_body(path, offset, length).await?;
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .content_length(length as i64)
+            .body(body)
+            .send()
+            .await
+            .map_err(RemoteError::from_sdk)?;
+        Ok(PartInfo { number, etag: out.e_tag().map(unquote_etag).unwrap_or_default(), size: length })
+    }
+
+    async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<PartInfo>, RemoteError> {
+        let mut parts = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_parts()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .set_part_number_marker(marker.take())
+                .send()
+                .await
+                .map_err(RemoteError::from_sdk)?;
+            for p in out.parts() {
+                if let (Some(number), Some(etag)) = (p.part_number(), p.e_tag()) {
+                    parts.push(PartInfo {
+                        number,
+                        etag: unquote_etag(etag),
+                        size: p.size().unwrap_or(0).max(0) as u64,
+                    });
+                }
+            }
+            match (out.is_truncated(), out.next_part_number_marker()) {
+                (Some(true), Some(next)) => marker = Some(next.to_string()),
+                _ => break,
+            }
+        }
+        parts.sort_by_key(|p| p.number);
+        Ok(parts)
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[PartInfo],
+    ) -> Result<ObjectMeta, RemoteError> {
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(
+                parts
+                    .iter()
+                    .map(|p| {
+                        CompletedPart::builder()
+                            .part_number(p.number)
+                            .e_tag(format!("\"{}\"", p.etag))
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build();
+        let out = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(completed)
+            .send()
+            .await
+            .map_err(RemoteError::from_sdk)?;
+        Ok(ObjectMeta {
+            key: key.to_string(),
+            size: parts.iter().map(|p| p.size).sum(),
+            etag: out.e_tag().map(unquote_etag).unwrap_or_default(),
+            last_modified_ms: None,
+            mtime_ms: None,
+        })
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), RemoteError> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map_err(RemoteError::from_sdk)?;
+        Ok(())
+    }
+
+    async fn delete_batch(&self, keys: &[String]) -> Result<Vec<(String, RemoteError)>, RemoteError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let objects = keys
+            .iter()
+            .map(|k| ObjectIdentifier::builder().key(k).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| RemoteError::new(ErrorKind::Rejected, e.to_string()))?;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| RemoteError::new(ErrorKind::Rejected, e.to_string()))?;
+        let out = self
+            .client
+            .delete_objects()
+            .bucket(&self.bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(RemoteError::from_sdk)?;
+        Ok(out
+            .errors()
+            .iter()
+            .map(|e| {
+                let code = e.code().map(str::to_string);
+                let kind = match code.as_deref() {
+                    Some("AccessDenied") => ErrorKind::PermissionDenied,
+                    Some("InternalError") => ErrorKind::Server,
+                    _ => ErrorKind::Rejected,
+                };
+                (
+                    e.key().unwrap_or_default().to_string(),
+                    RemoteError {
+                        kind,
+                        code,
+                        message: e.message().unwrap_or("delete refused").to_string(),
+                    },
+                )
+            })
+            .collect())
+    }
+}

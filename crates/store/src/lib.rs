@@ -1,0 +1,108 @@
+//! `bucketsync-store` owns the SQLite database: its file, its migrations, and
+//! one module per table with that table's row type and queries.
+//!
+//! It knows: SQL, file permissions of the database, schema versions.
+//! It must not know: S3, the network, sync decisions, secrets. Secrets never
+//! reach this database; a policy row holds only a *reference* to where its
+//! secret lives (keyring, an environment variable, a 0600 file).
+//!
+//! It is the only crate that depends on rusqlite.
+
+mod migration;
+pub mod policy;
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+pub use policy::PolicyRow;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database at {path}: {source}")]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("cannot migrate the database: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("{what} '{name}' does not exist")]
+    NotFound { what: &'static str, name: String },
+    #[error("{what} '{name}' already exists")]
+    Exists { what: &'static str, name: String },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An open database. One per process and home; cheap operations hold a
+/// short `&mut` borrow, so callers wrap it in a mutex.
+pub struct Store {
+    conn: rusqlite::Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) `dir/bucketsync.db`. The directory is made
+    /// 0700 and the files 0600: the database names buckets and paths.
+    pub fn open(dir: &Path) -> Result<Store> {
+        let open_err = |source| StoreError::Open { path: dir.to_path_buf(), source };
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(open_err)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(open_err)?;
+        let path = dir.join("bucketsync.db");
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(open_err)?;
+        }
+        let mut conn = rusqlite::Connection::open(&path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migration::migrations().to_latest(&mut conn)?;
+        Ok(Store { conn })
+    }
+
+    /// An in-memory database for tests of code above this crate.
+    pub fn open_in_memory() -> Result<Store> {
+        let mut conn = rusqlite::Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migration::migrations().to_latest(&mut conn)?;
+        Ok(Store { conn })
+    }
+
+    pub(crate) fn conn(&self) -> &rusqlite::Connection {
+        &self.conn
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> &mut rusqlite::Connection {
+        &mut self.conn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn database_and_dir_are_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        Store::open(&home).unwrap();
+        assert_eq!(std::fs::metadata(&home).unwrap().mode() & 0o777, 0o700);
+        assert_eq!(std::fs::metadata(home.join("bucketsync.db")).unwrap().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_does_not_rerun_migrations() {
+        let tmp = tempfile::tempdir().unwrap();
+        {
+            let mut s = Store::open(tmp.path()).unwrap();
+            s.insert_policy(&policy::tests::sample("a")).unwrap();
+        }
+        let s = Store::open(tmp.path()).unwrap();
+        assert_eq!(s.list_policies().unwrap().len(), 1);
+    }
+}

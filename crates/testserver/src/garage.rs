@@ -1,0 +1,144 @@
+//! A single-node Garage (a real distributed object store) in a temp dir.
+
+use crate::process::{free_port, run, spawn_bound, wait_for_port};
+use crate::{tool, Flavor, Inner, S3Server};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Garage's own key format: "GK" + 24 hex digits, secret of 64 hex digits.
+const MAIN_KEY_ID: &str = "GK0123456789abcdef01234567";
+const MAIN_SECRET: &str = "3f1e2d4c5b6a79880123456789abcdef0123456789abcdef0123456789abcdef";
+
+pub struct Garage {
+    dir: tempfile::TempDir,
+    s3_port: u16,
+    child: Mutex<Option<Child>>,
+}
+
+impl Garage {
+    pub fn start() -> Garage {
+        let dir = tempfile::Builder::new().prefix("bucketsync-garage-").tempdir().expect("temp dir");
+        let s3_port = free_port();
+        let rpc_port = free_port();
+        let config = format!(
+            r#"metadata_dir = "{meta}"
+data_dir = "{data}"
+db_engine = "sqlite"
+replication_factor = 1
+compression_level = 1
+rpc_bind_addr = "127.0.0.1:{rpc_port}"
+rpc_public_addr = "127.0.0.1:{rpc_port}"
+rpc_secret = "{rpc_secret}"
+
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:{s3_port}"
+root_domain = ".s3.garage.localhost"
+"#,
+            meta = dir.path().join("meta").display(),
+            data = dir.path().join("data").display(),
+            rpc_secret = "a".repeat(64),
+        );
+        std::fs::write(dir.path().join("garage.toml"), config).unwrap();
+        let garage = Garage { dir, s3_port, child: Mutex::new(None) };
+        garage.restart();
+        garage.configure();
+        garage
+    }
+
+    pub fn into_server(self) -> S3Server {
+        S3Server {
+            flavor: Flavor::Garage,
+            endpoint: format!("http://127.0.0.1:{}", self.s3_port),
+            region: "garage".into(),
+            access_key_id: MAIN_KEY_ID.into(),
+            secret_access_key: MAIN_SECRET.into(),
+            inner: Inner::Garage(self),
+        }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("garage.toml")
+    }
+
+    fn cli(&self) -> Command {
+        let mut cmd = Command::new(tool("bin/garage"));
+        cmd.arg("-c").arg(self.config());
+        cmd.env("RUST_LOG", "error");
+        cmd
+    }
+
+    pub fn restart(&self) {
+        let log = std::fs::File::create(self.dir.path().join("server.log")).unwrap();
+        let mut cmd = self.cli();
+        cmd.arg("server").stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        *self.child.lock().unwrap() = Some(spawn_bound(cmd));
+        wait_for_port(self.s3_port, "garage");
+    }
+
+    pub fn stop(&self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// One-node layout and the main key; retried while the RPC layer comes up.
+    fn configure(&self) {
+        let node_id = retry("garage node id", || {
+            let out = self.cli().args(["node", "id", "-q"]).output().ok()?;
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            (out.status.success() && !text.is_empty()).then(|| text.split('@').next().unwrap().to_string())
+        });
+        run(self.cli().args(["layout", "assign", "-z", "dc1", "-c", "1G", &node_id]));
+        run(self.cli().args(["layout", "apply", "--version", "1"]));
+        run(self.cli().args(["key", "import", "--yes", "-n", "main", MAIN_KEY_ID, MAIN_SECRET]));
+        run(self.cli().args(["key", "allow", "--create-bucket", "main"]));
+    }
+
+    pub fn create_bucket(&self, name: &str) {
+        retry("garage bucket create", || self.cli().args(["bucket", "create", name]).output().ok()?.status.success().then_some(()));
+        run(self.cli().args(["bucket", "allow", "--read", "--write", "--owner", name, "--key", "main"]));
+    }
+
+    pub fn create_key(&self, bucket: &str, read: bool, write: bool) -> (String, String) {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let id = format!("GK{:024x}", (std::process::id() as u128) << 32 | n as u128 | 1 << 90);
+        let secret = format!("{:064x}", (n as u128 + 7) * 0x9e37_79b9_7f4a_7c15_u128);
+        let name = format!("k{n}");
+        run(self.cli().args(["key", "import", "--yes", "-n", &name, &id, &secret]));
+        let mut allow = self.cli();
+        allow.args(["bucket", "allow"]);
+        if read {
+            allow.arg("--read");
+        }
+        if write {
+            allow.arg("--write");
+        }
+        if read || write {
+            run(allow.args([bucket, "--key", &name]));
+        }
+        (id, secret)
+    }
+}
+
+fn retry<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} kept failing for 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+impl Drop for Garage {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
