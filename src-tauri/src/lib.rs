@@ -21,10 +21,7 @@ pub fn run() {
             app.manage(api);
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::overview::overview,
-            commands::wizard::providers,
-        ])
+        .invoke_handler(tauri::generate_handler![commands::overview::overview, commands::wizard::providers,])
         .run(tauri::generate_context!())
         .expect("error while running Bucketsync");
 }

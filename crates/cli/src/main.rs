@@ -15,7 +15,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "bucketsync", version, about = "Two-way sync between local folders and S3-compatible buckets")]
+#[command(
+    name = "bucketsync",
+    version,
+    about = "Two-way sync between local folders and S3-compatible buckets"
+)]
 struct Cli {
     /// Where settings and the database live [default: the platform config dir]
     #[arg(long, global = true, env = "BUCKETSYNC_HOME", value_name = "DIR")]

@@ -64,13 +64,8 @@ pub struct Connection {
 impl Connection {
     /// One client per connection; it is cheap to clone and shares its pool.
     pub fn client(&self) -> aws_sdk_s3::Client {
-        let credentials = Credentials::new(
-            &self.access_key_id,
-            self.secret.expose(),
-            None,
-            None,
-            "bucketsync",
-        );
+        let credentials =
+            Credentials::new(&self.access_key_id, self.secret.expose(), None, None, "bucketsync");
         let checksum_request = if self.sdk_checksums {
             RequestChecksumCalculation::WhenSupported
         } else {
@@ -89,9 +84,7 @@ impl Connection {
             .request_checksum_calculation(checksum_request)
             .response_checksum_validation(checksum_response)
             .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(4)
-                    .with_initial_backoff(Duration::from_millis(200)),
+                RetryConfig::standard().with_max_attempts(4).with_initial_backoff(Duration::from_millis(200)),
             )
             .timeout_config(
                 TimeoutConfig::builder()

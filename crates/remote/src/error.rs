@@ -94,9 +94,10 @@ impl RemoteError {
         R: fmt::Debug + HasStatus,
     {
         match &err {
-            SdkError::ConstructionFailure(_) => {
-                RemoteError::new(ErrorKind::Rejected, format!("could not build the request: {}", source_chain(&err)))
-            }
+            SdkError::ConstructionFailure(_) => RemoteError::new(
+                ErrorKind::Rejected,
+                format!("could not build the request: {}", source_chain(&err)),
+            ),
             SdkError::TimeoutError(_) => RemoteError::new(ErrorKind::Offline, "the request timed out"),
             SdkError::DispatchFailure(_) => RemoteError::new(
                 ErrorKind::Offline,
@@ -116,9 +117,11 @@ impl RemoteError {
             SdkError::ServiceError(s) => {
                 let status = s.raw().status_code();
                 let code = s.err().code().map(str::to_string);
-                let message = s.err().message().map(str::to_string).unwrap_or_else(|| {
-                    format!("the server refused the request (HTTP {status})")
-                });
+                let message = s
+                    .err()
+                    .message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("the server refused the request (HTTP {status})"));
                 let kind = code
                     .as_deref()
                     .and_then(|c| code_kind(c, &message))
@@ -165,17 +168,27 @@ fn code_kind(code: &str, message: &str) -> Option<ErrorKind> {
         return Some(ErrorKind::BadCredentials);
     }
     Some(match code {
-        "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidSecurity" | "InvalidToken"
+        "InvalidAccessKeyId"
+        | "SignatureDoesNotMatch"
+        | "InvalidSecurity"
+        | "InvalidToken"
         | "Unauthorized" => ErrorKind::BadCredentials,
         "ExpiredToken" | "TokenRefreshRequired" | "ExpiredRequest" => ErrorKind::ExpiredCredentials,
         "AccessDenied" | "AllAccessDisabled" | "Forbidden" => ErrorKind::PermissionDenied,
-        "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException"
-        | "InvalidRegion" | "IncorrectEndpoint" => ErrorKind::WrongRegion,
+        "PermanentRedirect"
+        | "AuthorizationHeaderMalformed"
+        | "IllegalLocationConstraintException"
+        | "InvalidRegion"
+        | "IncorrectEndpoint" => ErrorKind::WrongRegion,
         "NoSuchBucket" => ErrorKind::NoSuchBucket,
         "NoSuchKey" | "NoSuchUpload" | "NotFound" => ErrorKind::NotFound,
         "RequestTimeTooSkewed" => ErrorKind::ClockSkew,
-        "SlowDown" | "Throttling" | "ThrottlingException" | "TooManyRequests"
-        | "RequestLimitExceeded" | "ServiceUnavailable" => ErrorKind::Throttled,
+        "SlowDown"
+        | "Throttling"
+        | "ThrottlingException"
+        | "TooManyRequests"
+        | "RequestLimitExceeded"
+        | "ServiceUnavailable" => ErrorKind::Throttled,
         "NotImplemented" | "NotSupported" | "MethodNotAllowed" | "UnsupportedOperation" => {
             ErrorKind::NotSupported
         }
@@ -211,7 +224,10 @@ mod tests {
         assert_eq!(code_kind("NoSuchBucket", ""), Some(ErrorKind::NoSuchBucket));
         assert_eq!(code_kind("AuthorizationHeaderMalformed", ""), Some(ErrorKind::WrongRegion));
         assert_eq!(code_kind("SomethingNew", ""), None);
-        assert_eq!(code_kind("AccessDenied", "Forbidden: Invalid signature"), Some(ErrorKind::BadCredentials));
+        assert_eq!(
+            code_kind("AccessDenied", "Forbidden: Invalid signature"),
+            Some(ErrorKind::BadCredentials)
+        );
         assert_eq!(code_kind("AccessDenied", "not allowed"), Some(ErrorKind::PermissionDenied));
         assert_eq!(status_kind(503), Some(ErrorKind::Throttled));
         assert_eq!(status_kind(200), None);

@@ -29,11 +29,7 @@ use std::path::Path;
 #[async_trait]
 pub trait Remote: Send + Sync {
     /// One page of keys under `prefix` (recursive, no delimiter).
-    async fn list_page(
-        &self,
-        prefix: &str,
-        continuation: Option<String>,
-    ) -> Result<ListPage, RemoteError>;
+    async fn list_page(&self, prefix: &str, continuation: Option<String>) -> Result<ListPage, RemoteError>;
     async fn head(&self, key: &str) -> Result<ObjectMeta, RemoteError>;
     async fn put_bytes(
         &self,
@@ -50,11 +46,8 @@ pub trait Remote: Send + Sync {
         metadata: &[(String, String)],
     ) -> Result<ObjectMeta, RemoteError>;
     async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, RemoteError>;
-    async fn create_multipart(
-        &self,
-        key: &str,
-        metadata: &[(String, String)],
-    ) -> Result<String, RemoteError>;
+    async fn create_multipart(&self, key: &str, metadata: &[(String, String)])
+        -> Result<String, RemoteError>;
     /// Uploads bytes `offset..offset+length` of `path` as part `number` (1-based).
     async fn upload_part(
         &self,

@@ -299,7 +299,19 @@ mod tests {
 
     #[test]
     fn every_contract_provider_id_has_a_preset() {
-        for id in ["aws", "b2", "r2", "minio", "garage", "wasabi", "digitalocean", "scaleway", "storj", "idrive", "custom"] {
+        for id in [
+            "aws",
+            "b2",
+            "r2",
+            "minio",
+            "garage",
+            "wasabi",
+            "digitalocean",
+            "scaleway",
+            "storj",
+            "idrive",
+            "custom",
+        ] {
             assert!(preset(id).is_some(), "missing preset {id}");
         }
         assert_eq!(PRESETS.len(), 11);

@@ -63,11 +63,7 @@ fn millis(dt: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<i64> {
 
 #[async_trait]
 impl Remote for S3Remote {
-    async fn list_page(
-        &self,
-        prefix: &str,
-        continuation: Option<String>,
-    ) -> Result<ListPage, RemoteError> {
+    async fn list_page(&self, prefix: &str, continuation: Option<String>) -> Result<ListPage, RemoteError> {
         let out = self
             .client
             .list_objects_v2()
@@ -201,11 +197,7 @@ impl Remote for S3Remote {
         if bytes.len() as u64 != range.end - range.start {
             return Err(RemoteError::new(
                 ErrorKind::Precondition,
-                format!(
-                    "asked for {} bytes of {key} but got {}",
-                    range.end - range.start,
-                    bytes.len()
-                ),
+                format!("asked for {} bytes of {key} but got {}", range.end - range.start, bytes.len()),
             ));
         }
         Ok(bytes)
@@ -371,11 +363,7 @@ impl Remote for S3Remote {
                 };
                 (
                     e.key().unwrap_or_default().to_string(),
-                    RemoteError {
-                        kind,
-                        code,
-                        message: e.message().unwrap_or("delete refused").to_string(),
-                    },
+                    RemoteError { kind, code, message: e.message().unwrap_or("delete refused").to_string() },
                 )
             })
             .collect())

@@ -26,6 +26,73 @@ pub fn migrations() -> Migrations<'static> {
                 updated_ms     INTEGER NOT NULL
             ) STRICT;",
         ),
+        // 2: sync state. A pair records the bucket and prefix it was made
+        // for, so a policy pointed at another bucket stops the pair instead
+        // of planning against the wrong listing.
+        M::up(
+            "CREATE TABLE pair (
+                id                  INTEGER PRIMARY KEY,
+                name                TEXT NOT NULL UNIQUE,
+                policy_id           INTEGER NOT NULL REFERENCES policy(id) ON DELETE RESTRICT,
+                local_root          TEXT NOT NULL,
+                prefix              TEXT NOT NULL,
+                mode                TEXT NOT NULL,
+                paused              INTEGER NOT NULL DEFAULT 0,
+                max_delete_percent  INTEGER NOT NULL DEFAULT 50,
+                bucket              TEXT NOT NULL,
+                created_ms          INTEGER NOT NULL
+            ) STRICT;
+
+            -- What both sides looked like when a path was last in sync.
+            CREATE TABLE baseline (
+                pair_id          INTEGER NOT NULL REFERENCES pair(id) ON DELETE CASCADE,
+                path             TEXT NOT NULL,
+                local_size       INTEGER NOT NULL,
+                local_mtime_ms   INTEGER NOT NULL,
+                local_inode      INTEGER,
+                local_hash       TEXT,
+                remote_etag      TEXT NOT NULL,
+                remote_size      INTEGER NOT NULL,
+                remote_mtime_ms  INTEGER,
+                synced_ms        INTEGER NOT NULL,
+                PRIMARY KEY (pair_id, path)
+            ) STRICT, WITHOUT ROWID;
+
+            -- Multipart uploads in flight, so a restart resumes them.
+            CREATE TABLE upload (
+                pair_id      INTEGER NOT NULL REFERENCES pair(id) ON DELETE CASCADE,
+                key          TEXT NOT NULL,
+                upload_id    TEXT NOT NULL,
+                local_path   TEXT NOT NULL,
+                size         INTEGER NOT NULL,
+                mtime_ms     INTEGER NOT NULL,
+                part_size    INTEGER NOT NULL,
+                started_ms   INTEGER NOT NULL,
+                PRIMARY KEY (pair_id, key)
+            ) STRICT;
+
+            CREATE TABLE upload_part (
+                pair_id  INTEGER NOT NULL,
+                key      TEXT NOT NULL,
+                number   INTEGER NOT NULL,
+                etag     TEXT NOT NULL,
+                size     INTEGER NOT NULL,
+                PRIMARY KEY (pair_id, key, number),
+                FOREIGN KEY (pair_id, key) REFERENCES upload(pair_id, key) ON DELETE CASCADE
+            ) STRICT;
+
+            -- The activity log the UI and `status` show.
+            CREATE TABLE journal (
+                id       INTEGER PRIMARY KEY,
+                pair_id  INTEGER REFERENCES pair(id) ON DELETE CASCADE,
+                at_ms    INTEGER NOT NULL,
+                action   TEXT NOT NULL,
+                path     TEXT NOT NULL,
+                detail   TEXT,
+                bytes    INTEGER
+            ) STRICT;
+            CREATE INDEX journal_pair_at ON journal(pair_id, at_ms);",
+        ),
     ])
 }
 

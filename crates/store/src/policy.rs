@@ -59,9 +59,19 @@ impl Store {
                                  account_id, access_key_id, secret_source, created_ms, updated_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
-                row.name, row.provider, row.endpoint, row.region, row.bucket, row.addressing,
-                row.public, row.cdn_url, row.account_id, row.access_key_id, row.secret_source,
-                row.created_ms, row.updated_ms
+                row.name,
+                row.provider,
+                row.endpoint,
+                row.region,
+                row.bucket,
+                row.addressing,
+                row.public,
+                row.cdn_url,
+                row.account_id,
+                row.access_key_id,
+                row.secret_source,
+                row.created_ms,
+                row.updated_ms
             ],
         );
         match res {
@@ -82,8 +92,17 @@ impl Store {
                     secret_source = ?11, updated_ms = ?12
              WHERE name = ?1",
             params![
-                row.name, row.provider, row.endpoint, row.region, row.bucket, row.addressing,
-                row.public, row.cdn_url, row.account_id, row.access_key_id, row.secret_source,
+                row.name,
+                row.provider,
+                row.endpoint,
+                row.region,
+                row.bucket,
+                row.addressing,
+                row.public,
+                row.cdn_url,
+                row.account_id,
+                row.access_key_id,
+                row.secret_source,
                 row.updated_ms
             ],
         )?;

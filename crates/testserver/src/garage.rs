@@ -100,7 +100,9 @@ root_domain = ".s3.garage.localhost"
     }
 
     pub fn create_bucket(&self, name: &str) {
-        retry("garage bucket create", || self.cli().args(["bucket", "create", name]).output().ok()?.status.success().then_some(()));
+        retry("garage bucket create", || {
+            self.cli().args(["bucket", "create", name]).output().ok()?.status.success().then_some(())
+        });
         run(self.cli().args(["bucket", "allow", "--read", "--write", "--owner", name, "--key", "main"]));
     }
 

@@ -61,10 +61,6 @@ pub fn wait_for_port(port: u16, what: &str) {
 pub fn run(command: &mut Command) -> String {
     let out = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{command:?} failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{command:?} failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
     stdout
 }
