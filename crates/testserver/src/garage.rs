@@ -13,15 +13,46 @@ const MAIN_KEY_ID: &str = "GK0123456789abcdef01234567";
 const MAIN_SECRET: &str = "3f1e2d4c5b6a79880123456789abcdef0123456789abcdef0123456789abcdef";
 
 pub struct Garage {
-    dir: tempfile::TempDir,
+    dir: Dir,
     s3_port: u16,
     child: Mutex<Option<Child>>,
+}
+
+/// A throwaway directory for tests, or a kept one for the dev app.
+enum Dir {
+    Temp(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl Dir {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Dir::Temp(t) => t.path(),
+            Dir::Kept(p) => p,
+        }
+    }
 }
 
 impl Garage {
     pub fn start() -> Garage {
         let dir = tempfile::Builder::new().prefix("bucketsync-garage-").tempdir().expect("temp dir");
-        let s3_port = free_port();
+        Garage::start_in(Dir::Temp(dir), free_port())
+    }
+
+    /// A Garage whose data stays in `dir` across runs (the dev app's local
+    /// bucket). The first run configures it; later runs reuse everything.
+    pub fn start_kept(dir: PathBuf, s3_port: u16) -> Garage {
+        std::fs::create_dir_all(&dir).expect("garage dir");
+        Garage::start_in(Dir::Kept(dir), s3_port)
+    }
+
+    fn start_in(dir: Dir, s3_port: u16) -> Garage {
+        let configured = dir.path().join("configured");
+        if configured.exists() {
+            let garage = Garage { dir, s3_port, child: Mutex::new(None) };
+            garage.restart();
+            return garage;
+        }
         let rpc_port = free_port();
         let config = format!(
             r#"metadata_dir = "{meta}"
@@ -46,6 +77,7 @@ root_domain = ".s3.garage.localhost"
         let garage = Garage { dir, s3_port, child: Mutex::new(None) };
         garage.restart();
         garage.configure();
+        std::fs::write(configured, "").unwrap();
         garage
     }
 
@@ -100,10 +132,17 @@ root_domain = ".s3.garage.localhost"
     }
 
     pub fn create_bucket(&self, name: &str) {
+        if self.bucket_exists(name) {
+            return;
+        }
         retry("garage bucket create", || {
             self.cli().args(["bucket", "create", name]).output().ok()?.status.success().then_some(())
         });
         run(self.cli().args(["bucket", "allow", "--read", "--write", "--owner", name, "--key", "main"]));
+    }
+
+    fn bucket_exists(&self, name: &str) -> bool {
+        self.cli().args(["bucket", "info", name]).output().map(|o| o.status.success()).unwrap_or(false)
     }
 
     pub fn create_key(&self, bucket: &str, read: bool, write: bool) -> (String, String) {

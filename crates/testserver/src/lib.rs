@@ -73,6 +73,20 @@ impl S3Server {
         }
     }
 
+    /// A Garage that keeps its data in `dir` and listens on `port` across
+    /// runs: the dev app's ready-made local bucket. Stopped when dropped.
+    pub fn start_kept_garage(dir: PathBuf, port: u16) -> S3Server {
+        garage::Garage::start_kept(dir, port).into_server()
+    }
+
+    /// Creates `name` if it does not exist yet (Garage only).
+    pub fn ensure_bucket(&self, name: &str) {
+        match &self.inner {
+            Inner::Garage(g) => g.create_bucket(name),
+            Inner::Moto(m) => m.create_bucket(name),
+        }
+    }
+
     /// Creates a bucket with a unique name starting with `hint` and returns
     /// the name. The server's main key can read and write it.
     pub fn create_bucket(&self, hint: &str) -> String {

@@ -1,0 +1,76 @@
+// A minimal W3C WebDriver client over fetch: enough to drive the real app
+// window through tauri-driver without pulling a browser-automation stack.
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+
+export class Session {
+  constructor(base, id) {
+    this.base = base;
+    this.id = id;
+  }
+
+  static async create(base, capabilities) {
+    const res = await call(base, "POST", "/session", { capabilities });
+    return new Session(base, res.sessionId);
+  }
+
+  cmd(method, path, body) {
+    return call(this.base, method, `/session/${this.id}${path}`, body);
+  }
+
+  async find(css) {
+    const el = await this.cmd("POST", "/element", { using: "css selector", value: css });
+    return el[ELEMENT];
+  }
+
+  async findAll(css) {
+    const els = await this.cmd("POST", "/elements", { using: "css selector", value: css });
+    return els.map((e) => e[ELEMENT]);
+  }
+
+  /** Polls for an element until `timeoutMs`; returns its id. */
+  async waitFor(css, timeoutMs = 20000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await this.find(css);
+      } catch (e) {
+        if (Date.now() > deadline) throw new Error(`no element ${css} after ${timeoutMs} ms: ${e.message}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  text(el) {
+    return this.cmd("GET", `/element/${el}/text`);
+  }
+
+  click(el) {
+    return this.cmd("POST", `/element/${el}/click`, {});
+  }
+
+  attribute(el, name) {
+    return this.cmd("GET", `/element/${el}/attribute/${name}`);
+  }
+
+  screenshot() {
+    return this.cmd("GET", "/screenshot");
+  }
+
+  close() {
+    return this.cmd("DELETE", "");
+  }
+}
+
+async function call(base, method, path, body) {
+  const res = await fetch(base + path, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const err = json.value ?? json;
+    throw new Error(`${method} ${path}: ${res.status} ${err.error ?? ""} ${err.message ?? ""}`.trim());
+  }
+  return json.value;
+}
