@@ -9,14 +9,19 @@
 //! UI. It is the only crate that depends on aws-sdk-s3.
 
 pub mod connection;
+pub mod cors;
 pub mod error;
+pub mod normalise;
 pub mod object;
+pub mod probe;
 pub mod provider;
 pub mod s3;
 
 pub use connection::{Addressing, Connection, Secret};
 pub use error::{ErrorKind, RemoteError};
+pub use normalise::{normalise, FieldError, RawPolicy, Settings};
 pub use object::{ListPage, ObjectMeta, PartInfo};
+pub use probe::{ProbeReport, ProbeStep};
 pub use s3::S3Remote;
 
 use async_trait::async_trait;
@@ -31,6 +36,15 @@ pub trait Remote: Send + Sync {
     /// One page of keys under `prefix` (recursive, no delimiter).
     async fn list_page(&self, prefix: &str, continuation: Option<String>) -> Result<ListPage, RemoteError>;
     async fn head(&self, key: &str) -> Result<ObjectMeta, RemoteError>;
+    /// [`Remote::head`] plus the object's user metadata (`x-amz-meta-*`,
+    /// names without the prefix), e.g. the `sha256` content hash the engine
+    /// writes. Fakes may keep this default, which reports no metadata.
+    async fn head_with_metadata(
+        &self,
+        key: &str,
+    ) -> Result<(ObjectMeta, Vec<(String, String)>), RemoteError> {
+        Ok((self.head(key).await?, Vec::new()))
+    }
     async fn put_bytes(
         &self,
         key: &str,

@@ -122,6 +122,32 @@ impl Remote for S3Remote {
         })
     }
 
+    async fn head_with_metadata(
+        &self,
+        key: &str,
+    ) -> Result<(ObjectMeta, Vec<(String, String)>), RemoteError> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(RemoteError::from_sdk)?;
+        let meta = ObjectMeta {
+            key: key.to_string(),
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            etag: out.e_tag().map(unquote_etag).unwrap_or_default(),
+            last_modified_ms: millis(out.last_modified()),
+            mtime_ms: out.metadata().and_then(|m| m.get("mtime")).and_then(|v| parse_mtime_metadata(v)),
+        };
+        let user = out
+            .metadata()
+            .map(|m| m.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect())
+            .unwrap_or_default();
+        Ok((meta, user))
+    }
+
     async fn put_bytes(
         &self,
         key: &str,
