@@ -8,12 +8,18 @@
 //!
 //! It is the only crate that depends on rusqlite.
 
+pub mod baseline;
+pub mod journal;
 mod migration;
+pub mod pair;
 pub mod policy;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+pub use baseline::BaselineRow;
+pub use journal::JournalRow;
+pub use pair::PairRow;
 pub use policy::PolicyRow;
 
 #[derive(Debug, thiserror::Error)]

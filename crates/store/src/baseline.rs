@@ -1,0 +1,150 @@
+//! The `baseline` table: per pair and path, what both sides looked like when
+//! the path was last in sync. The planner compares each side to this row.
+
+use crate::{Result, Store};
+use rusqlite::{params, Row};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaselineRow {
+    /// Relative path with `/` separators (also the key below the prefix).
+    pub path: String,
+    pub local_size: u64,
+    pub local_mtime_ms: i64,
+    pub local_inode: Option<u64>,
+    /// Hex SHA-256 of the content, when known.
+    pub local_hash: Option<String>,
+    pub remote_etag: String,
+    pub remote_size: u64,
+    pub remote_mtime_ms: Option<i64>,
+    pub synced_ms: i64,
+}
+
+const COLUMNS: &str = "path, local_size, local_mtime_ms, local_inode, local_hash, remote_etag, remote_size, \
+                       remote_mtime_ms, synced_ms";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<BaselineRow> {
+    Ok(BaselineRow {
+        path: r.get(0)?,
+        local_size: r.get::<_, i64>(1)? as u64,
+        local_mtime_ms: r.get(2)?,
+        local_inode: r.get::<_, Option<i64>>(3)?.map(|i| i as u64),
+        local_hash: r.get(4)?,
+        remote_etag: r.get(5)?,
+        remote_size: r.get::<_, i64>(6)? as u64,
+        remote_mtime_ms: r.get(7)?,
+        synced_ms: r.get(8)?,
+    })
+}
+
+impl Store {
+    /// Every base row of a pair, ordered by path.
+    pub fn baselines(&self, pair_id: i64) -> Result<Vec<BaselineRow>> {
+        let mut stmt = self
+            .conn()
+            .prepare(&format!("SELECT {COLUMNS} FROM baseline WHERE pair_id = ?1 ORDER BY path"))?;
+        let rows = stmt.query_map([pair_id], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    pub fn baseline_count(&self, pair_id: i64) -> Result<u64> {
+        let n: i64 =
+            self.conn()
+                .query_row("SELECT COUNT(*) FROM baseline WHERE pair_id = ?1", [pair_id], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// Records that `row.path` is in sync, replacing any earlier row.
+    pub fn put_baseline(&mut self, pair_id: i64, row: &BaselineRow) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO baseline (pair_id, path, local_size, local_mtime_ms, local_inode, local_hash,
+                                   remote_etag, remote_size, remote_mtime_ms, synced_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (pair_id, path) DO UPDATE SET
+                local_size = excluded.local_size, local_mtime_ms = excluded.local_mtime_ms,
+                local_inode = excluded.local_inode, local_hash = excluded.local_hash,
+                remote_etag = excluded.remote_etag, remote_size = excluded.remote_size,
+                remote_mtime_ms = excluded.remote_mtime_ms, synced_ms = excluded.synced_ms",
+            params![
+                pair_id,
+                row.path,
+                row.local_size as i64,
+                row.local_mtime_ms,
+                row.local_inode.map(|i| i as i64),
+                row.local_hash,
+                row.remote_etag,
+                row.remote_size as i64,
+                row.remote_mtime_ms,
+                row.synced_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets `path`: neither side has it any more (or it left the pair).
+    pub fn delete_baseline(&mut self, pair_id: i64, path: &str) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM baseline WHERE pair_id = ?1 AND path = ?2", params![pair_id, path])?;
+        Ok(())
+    }
+
+    /// Forgets every path of a pair (e.g. after its prefix changed).
+    pub fn clear_baselines(&mut self, pair_id: i64) -> Result<()> {
+        self.conn().execute("DELETE FROM baseline WHERE pair_id = ?1", [pair_id])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pair::tests::with_pair;
+
+    fn row(path: &str, etag: &str) -> BaselineRow {
+        BaselineRow {
+            path: path.into(),
+            local_size: 5,
+            local_mtime_ms: 1_700_000_000_123,
+            local_inode: Some(u64::MAX - 1),
+            local_hash: Some("ab".into()),
+            remote_etag: etag.into(),
+            remote_size: 5,
+            remote_mtime_ms: None,
+            synced_ms: 9,
+        }
+    }
+
+    #[test]
+    fn put_replaces_and_round_trips_every_column() {
+        let (mut s, pair) = with_pair("a");
+        s.put_baseline(pair.id, &row("x/y.txt", "e1")).unwrap();
+        s.put_baseline(pair.id, &row("x/y.txt", "e2")).unwrap();
+        // Inodes above i64::MAX survive the round trip through SQLite's signed integers.
+        assert_eq!(s.baselines(pair.id).unwrap(), vec![row("x/y.txt", "e2")]);
+        assert_eq!(s.baseline_count(pair.id).unwrap(), 1);
+    }
+
+    #[test]
+    fn delete_and_clear_touch_only_their_pair() {
+        let (mut s, pair) = with_pair("a");
+        let mut other = pair.clone();
+        other.name = "b".into();
+        let other_id = s.insert_pair(&other).unwrap();
+        for p in ["1", "2"] {
+            s.put_baseline(pair.id, &row(p, "e")).unwrap();
+            s.put_baseline(other_id, &row(p, "e")).unwrap();
+        }
+        s.delete_baseline(pair.id, "1").unwrap();
+        assert_eq!(s.baselines(pair.id).unwrap().len(), 1);
+        s.clear_baselines(pair.id).unwrap();
+        assert!(s.baselines(pair.id).unwrap().is_empty());
+        assert_eq!(s.baselines(other_id).unwrap().len(), 2, "the other pair keeps its rows");
+    }
+
+    #[test]
+    fn removing_the_pair_removes_its_base_state() {
+        let (mut s, pair) = with_pair("a");
+        s.put_baseline(pair.id, &row("f", "e")).unwrap();
+        s.delete_pair("a").unwrap();
+        assert!(s.baselines(pair.id).unwrap().is_empty());
+    }
+}
