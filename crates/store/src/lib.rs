@@ -13,6 +13,7 @@ pub mod journal;
 mod migration;
 pub mod pair;
 pub mod policy;
+pub mod upload;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ pub use baseline::BaselineRow;
 pub use journal::JournalRow;
 pub use pair::PairRow;
 pub use policy::PolicyRow;
+pub use upload::{UploadPartRow, UploadRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
