@@ -52,7 +52,16 @@ export class Session {
     return this.cmd("GET", `/element/${el}/attribute/${name}`);
   }
 
-  screenshot() {
+  /** Waits for two animation frames, so a screenshot shows the latest DOM. */
+  settle() {
+    return this.cmd("POST", "/execute/async", {
+      script: "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+      args: [],
+    });
+  }
+
+  async screenshot() {
+    await this.settle();
     return this.cmd("GET", "/screenshot");
   }
 
