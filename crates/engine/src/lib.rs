@@ -9,3 +9,9 @@
 //! `bucketsync_remote::Remote` trait, so tests can pass in another remote).
 
 pub mod pair;
+pub mod conflict;
+pub mod guard;
+pub mod ignore;
+pub mod keypath;
+pub mod plan;
+pub mod snapshot;

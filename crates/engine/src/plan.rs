@@ -1,0 +1,310 @@
+//! The planner: (base, local snapshot, remote listing) -> typed actions.
+//!
+//! Pure: no I/O, no clock, no randomness; everything comes in through
+//! [`PlanInput`]. Each side is compared with the base, never with the other
+//! side, following the decision table of DESIGN.md:
+//!
+//! | local \ remote     | unchanged    | created / modified               | deleted         |
+//! | ------------------ | ------------ | -------------------------------- | --------------- |
+//! | unchanged          | nothing      | download                         | delete local    |
+//! | created / modified | upload       | equal: adopt; else conflict      | upload (restore)|
+//! | deleted            | delete remote| download (restore)               | forget the base |
+//!
+//! Remote changes are judged by (size, ETag); local ones by (size, mtime,
+//! inode), with the content hash settling doubt when it was computed.
+
+use crate::conflict;
+use crate::keypath::{self, Side, Unsyncable};
+use crate::pair::Mode;
+use crate::snapshot::{local_matches_base, LocalFile, LocalSnapshot, RemoteFile, RemoteSnapshot};
+use bucketsync_store::BaselineRow;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Everything the planner looks at.
+pub struct PlanInput<'a> {
+    pub base: &'a BTreeMap<String, BaselineRow>,
+    pub local: &'a LocalSnapshot,
+    pub remote: &'a RemoteSnapshot,
+    pub mode: Mode,
+    /// For conflict names and the quiet period.
+    pub now_ms: i64,
+    /// This machine's name, for conflict names.
+    pub device: &'a str,
+    /// Local files modified less than this long ago are still being written:
+    /// they wait for a later pass instead of being uploaded.
+    pub quiet_ms: i64,
+    /// Whether the local file system treats `A` and `a` as one name.
+    pub folds_case: bool,
+}
+
+/// One thing to do for one path. Each carries what the snapshots saw, so the
+/// executor can check that nothing moved underneath before acting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "action")]
+pub enum Action {
+    /// Send the local file; `remote` is what it replaces, if anything.
+    Upload { path: String, local: LocalFile },
+    /// Fetch the object; `local` is the (unchanged) file it replaces, if any.
+    Download { path: String, remote: RemoteFile, local: Option<LocalFile> },
+    /// Move the local file to the trash: it was deleted in the bucket.
+    DeleteLocal { path: String, local: LocalFile },
+    /// Delete the object: the file was deleted locally.
+    DeleteRemote { path: String, remote: RemoteFile },
+    /// Both sides hold the same content: record it as in sync, no transfer.
+    Adopt { path: String, local: LocalFile, remote: RemoteFile },
+    /// Both sides changed differently: the local file moves to `copy`, the
+    /// remote version takes the name, and (when `upload_copy`) the copy is uploaded.
+    Conflict { path: String, copy: String, local: LocalFile, remote: RemoteFile, upload_copy: bool },
+    /// Neither side has the path any more (or this mode will never act on it).
+    Forget { path: String },
+    /// Content unchanged but the base's stat or token is stale: rewrite it.
+    Refresh { path: String, local: LocalFile, remote: RemoteFile },
+}
+
+impl Action {
+    pub fn path(&self) -> &str {
+        match self {
+            Action::Upload { path, .. }
+            | Action::Download { path, .. }
+            | Action::DeleteLocal { path, .. }
+            | Action::DeleteRemote { path, .. }
+            | Action::Adopt { path, .. }
+            | Action::Conflict { path, .. }
+            | Action::Forget { path }
+            | Action::Refresh { path, .. } => path,
+        }
+    }
+
+    /// Whether the action moves content (as opposed to bookkeeping).
+    pub fn transfers(&self) -> bool {
+        matches!(self, Action::Upload { .. } | Action::Download { .. } | Action::Conflict { .. })
+    }
+
+    pub fn is_delete(&self) -> bool {
+        matches!(self, Action::DeleteLocal { .. } | Action::DeleteRemote { .. })
+    }
+}
+
+/// The planner's answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    /// Names of both sides left alone, with why.
+    pub unsyncable: Vec<Unsyncable>,
+    /// Local files still being written (inside the quiet period).
+    pub waiting: Vec<String>,
+}
+
+/// How one side compares with the base.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    /// No base and not present.
+    Absent,
+    Unchanged,
+    /// Content unchanged, but the stat (local) or token (remote) moved.
+    Touched,
+    /// Present now, no base.
+    Created,
+    Modified,
+    Deleted,
+}
+
+fn local_change(b: Option<&BaselineRow>, l: Option<&LocalFile>) -> Change {
+    match (b, l) {
+        (None, None) => Change::Absent,
+        (None, Some(_)) => Change::Created,
+        (Some(_), None) => Change::Deleted,
+        (Some(b), Some(l)) if local_matches_base(b, l) => Change::Unchanged,
+        (Some(b), Some(l)) if l.hash.is_some() && l.hash == b.local_hash => Change::Touched,
+        (Some(_), Some(_)) => Change::Modified,
+    }
+}
+
+fn remote_change(b: Option<&BaselineRow>, r: Option<&RemoteFile>) -> Change {
+    match (b, r) {
+        (None, None) => Change::Absent,
+        (None, Some(_)) => Change::Created,
+        (Some(_), None) => Change::Deleted,
+        (Some(b), Some(r)) if b.remote_size == r.size && b.remote_etag == r.etag => Change::Unchanged,
+        (Some(b), Some(r)) if r.sha256.is_some() && r.sha256 == b.local_hash => Change::Touched,
+        (Some(_), Some(_)) => Change::Modified,
+    }
+}
+
+/// Whether both sides provably hold the same bytes.
+fn same_content(l: &LocalFile, r: &RemoteFile) -> bool {
+    l.size == r.size && l.hash.is_some() && l.hash == r.sha256
+}
+
+/// Plans one pass.
+pub fn plan(input: &PlanInput<'_>) -> Plan {
+    let mut out = Plan::default();
+    out.unsyncable.extend(input.local.unsyncable.iter().cloned());
+    out.unsyncable.extend(input.remote.unsyncable.iter().cloned());
+
+    // Paths that cannot coexist as files are left alone on both sides.
+    let all_present = input
+        .local
+        .files
+        .keys()
+        .chain(input.remote.files.keys())
+        .map(String::as_str)
+        .collect::<BTreeSet<_>>();
+    let collisions = keypath::collisions(all_present.iter().copied(), input.folds_case);
+    for (path, reason) in &collisions {
+        if input.local.files.contains_key(path) {
+            out.unsyncable.push(Unsyncable { side: Side::Local, name: path.clone(), reason: reason.clone() });
+        }
+        if let Some(r) = input.remote.files.get(path) {
+            out.unsyncable.push(Unsyncable {
+                side: Side::Remote,
+                name: r.key.clone(),
+                reason: reason.clone(),
+            });
+        }
+    }
+    out.unsyncable.sort();
+    out.unsyncable.dedup();
+
+    let unknown = |path: &str| {
+        input
+            .local
+            .unreadable
+            .iter()
+            .any(|d| path == d || (path.starts_with(d.as_str()) && path[d.len()..].starts_with('/')))
+    };
+    let paths: BTreeSet<&str> =
+        all_present.iter().copied().chain(input.base.keys().map(String::as_str)).collect();
+    // Every name a conflict copy must not take.
+    let mut taken: BTreeSet<String> = paths.iter().map(|p| p.to_string()).collect();
+
+    for path in paths {
+        if collisions.contains_key(path) || unknown(path) {
+            continue;
+        }
+        let b = input.base.get(path);
+        let l = input.local.files.get(path);
+        let r = input.remote.files.get(path);
+        let lc = local_change(b, l);
+        let rc = remote_change(b, r);
+        let quiet = |l: &LocalFile| input.now_ms - l.mtime_ms >= input.quiet_ms;
+        let p = path.to_string();
+        let mut conflict = |l: &LocalFile, r: &RemoteFile, upload_copy: bool| {
+            let copy = conflict::copy_name(path, input.now_ms, input.device, |c| taken.contains(c));
+            taken.insert(copy.clone());
+            Action::Conflict { path: p.clone(), copy, local: l.clone(), remote: r.clone(), upload_copy }
+        };
+        use Change::*;
+        let action = match input.mode {
+            Mode::TwoWay => match (lc, rc) {
+                (Absent, Absent) => None,
+                (Unchanged, Unchanged) => None,
+                (Unchanged | Touched, Unchanged | Touched) => Some(Action::Refresh {
+                    path: p.clone(),
+                    local: l.unwrap().clone(),
+                    remote: r.unwrap().clone(),
+                }),
+                (Unchanged | Touched, Modified) => {
+                    Some(Action::Download { path: p.clone(), remote: r.unwrap().clone(), local: l.cloned() })
+                }
+                (Unchanged | Touched, Deleted) => {
+                    Some(Action::DeleteLocal { path: p.clone(), local: l.unwrap().clone() })
+                }
+                (Modified, Unchanged | Touched) | (Modified | Created, Deleted | Absent) => {
+                    Some(Action::Upload { path: p.clone(), local: l.unwrap().clone() })
+                }
+                (Modified | Created, Modified | Created) => {
+                    let (l, r) = (l.unwrap(), r.unwrap());
+                    if same_content(l, r) {
+                        Some(Action::Adopt { path: p.clone(), local: l.clone(), remote: r.clone() })
+                    } else {
+                        Some(conflict(l, r, true))
+                    }
+                }
+                (Deleted, Unchanged | Touched) => {
+                    Some(Action::DeleteRemote { path: p.clone(), remote: r.unwrap().clone() })
+                }
+                (Deleted | Absent, Modified | Created) => {
+                    Some(Action::Download { path: p.clone(), remote: r.unwrap().clone(), local: None })
+                }
+                (Deleted, Deleted) => Some(Action::Forget { path: p.clone() }),
+                // Impossible pairs: a base on one side means a base on both.
+                (Absent, _) | (_, Absent) | (Created, _) | (_, Created) => None,
+            },
+            // Local is the source; the bucket is written, never the folder.
+            Mode::Upload => match (lc, rc) {
+                (Absent, _) | (Unchanged, Unchanged) => None,
+                (Unchanged | Touched, Unchanged | Touched) => Some(Action::Refresh {
+                    path: p.clone(),
+                    local: l.unwrap().clone(),
+                    remote: r.unwrap().clone(),
+                }),
+                // Someone else's newer object is not overwritten by an unchanged file.
+                (Unchanged | Touched, Modified) => None,
+                (Unchanged | Touched, Deleted) => {
+                    Some(Action::Upload { path: p.clone(), local: l.unwrap().clone() })
+                }
+                (Modified | Created, _) => match r {
+                    Some(r) if same_content(l.unwrap(), r) => {
+                        Some(Action::Adopt { path: p.clone(), local: l.unwrap().clone(), remote: r.clone() })
+                    }
+                    _ => Some(Action::Upload { path: p.clone(), local: l.unwrap().clone() }),
+                },
+                (Deleted, Unchanged | Touched) => {
+                    Some(Action::DeleteRemote { path: p.clone(), remote: r.unwrap().clone() })
+                }
+                // A newer remote version is kept; the pair just stops tracking it.
+                (Deleted, _) => Some(Action::Forget { path: p.clone() }),
+                (Touched, _) | (Unchanged, _) => None,
+            },
+            // The bucket is the source; the folder is written, never the bucket.
+            Mode::Download => match (lc, rc) {
+                (_, Absent) | (Unchanged, Unchanged) => None,
+                (Unchanged | Touched, Unchanged | Touched) => Some(Action::Refresh {
+                    path: p.clone(),
+                    local: l.unwrap().clone(),
+                    remote: r.unwrap().clone(),
+                }),
+                (Unchanged | Touched, Modified) => {
+                    Some(Action::Download { path: p.clone(), remote: r.unwrap().clone(), local: l.cloned() })
+                }
+                (Unchanged | Touched, Deleted) => {
+                    Some(Action::DeleteLocal { path: p.clone(), local: l.unwrap().clone() })
+                }
+                // An unsynced local edit is kept as a conflict copy, never overwritten.
+                (Modified | Created, Unchanged | Touched | Modified | Created) => {
+                    let (l, r) = (l.unwrap(), r.unwrap());
+                    if same_content(l, r) {
+                        Some(Action::Adopt { path: p.clone(), local: l.clone(), remote: r.clone() })
+                    } else {
+                        Some(conflict(l, r, false))
+                    }
+                }
+                // The local edit survives the remote delete; it is just no longer tracked.
+                (Modified, Deleted) => Some(Action::Forget { path: p.clone() }),
+                (Deleted | Absent, _) if r.is_some() => {
+                    Some(Action::Download { path: p.clone(), remote: r.unwrap().clone(), local: None })
+                }
+                (Deleted, Deleted) => Some(Action::Forget { path: p.clone() }),
+                _ => None,
+            },
+        };
+        let Some(action) = action else { continue };
+        // Files still being written wait; nothing else does.
+        let local_sent = match &action {
+            Action::Upload { local, .. } => Some(local),
+            Action::Conflict { local, upload_copy: true, .. } => Some(local),
+            _ => None,
+        };
+        if local_sent.is_some_and(|l| !quiet(l)) {
+            out.waiting.push(path.to_string());
+            continue;
+        }
+        out.actions.push(action);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

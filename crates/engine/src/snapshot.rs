@@ -1,0 +1,404 @@
+//! Typed snapshots of both sides: the local scan and the remote listing.
+//!
+//! A scan that cannot see something says so ([`LocalSnapshot::unreadable`],
+//! [`ScanError`]); a listing that fails or ends early is an error, never an
+//! empty or short snapshot, because a missing file would read as a delete.
+
+use crate::ignore::IgnoreRules;
+use crate::keypath::{self, KeyMeaning, Reason, Side, Unsyncable};
+use bucketsync_remote::{Remote, RemoteError};
+use bucketsync_store::BaselineRow;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// A regular file as the scan saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LocalFile {
+    pub size: u64,
+    pub mtime_ms: i64,
+    pub inode: u64,
+    /// Hex SHA-256, when it was computed to settle a doubt.
+    pub hash: Option<String>,
+}
+
+/// An object as the listing (and, when needed, a HEAD) described it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RemoteFile {
+    pub key: String,
+    pub size: u64,
+    /// Opaque change token.
+    pub etag: String,
+    pub last_modified_ms: Option<i64>,
+    /// The `mtime` user metadata, when a HEAD read it.
+    pub mtime_ms: Option<i64>,
+    /// The `sha256` user metadata, when a HEAD read it.
+    pub sha256: Option<String>,
+}
+
+impl RemoteFile {
+    pub fn meta(&self) -> bucketsync_remote::ObjectMeta {
+        bucketsync_remote::ObjectMeta {
+            key: self.key.clone(),
+            size: self.size,
+            etag: self.etag.clone(),
+            last_modified_ms: self.last_modified_ms,
+            mtime_ms: self.mtime_ms,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalSnapshot {
+    /// Relative path -> file.
+    pub files: BTreeMap<String, LocalFile>,
+    pub unsyncable: Vec<Unsyncable>,
+    /// Folders (relative) that could not be read: nothing below them is
+    /// known, so nothing below them may be decided.
+    pub unreadable: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteSnapshot {
+    pub files: BTreeMap<String, RemoteFile>,
+    pub unsyncable: Vec<Unsyncable>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("the folder {0} does not exist (is a drive unmounted?)")]
+    RootMissing(PathBuf),
+    #[error("{0} is not a folder")]
+    RootNotFolder(PathBuf),
+    #[error("cannot read the folder {path}: {source}")]
+    RootUnreadable { path: PathBuf, source: std::io::Error },
+}
+
+/// Walks `root` without following symbolic links. Ignored paths are left
+/// out; names that cannot be keys are listed as unsyncable.
+pub fn scan_local(root: &Path, rules: &IgnoreRules) -> Result<LocalSnapshot, ScanError> {
+    match std::fs::metadata(root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ScanError::RootMissing(root.into()))
+        }
+        Err(source) => return Err(ScanError::RootUnreadable { path: root.into(), source }),
+        Ok(m) if !m.is_dir() => return Err(ScanError::RootNotFolder(root.into())),
+        Ok(_) => {}
+    }
+    let mut snap = LocalSnapshot::default();
+    let entries =
+        std::fs::read_dir(root).map_err(|source| ScanError::RootUnreadable { path: root.into(), source })?;
+    let mut stack: Vec<(String, std::fs::ReadDir)> = vec![(String::new(), entries)];
+    while let Some((dir_rel, mut entries)) = stack.pop() {
+        let mut pending = Vec::new();
+        loop {
+            let entry = match entries.next() {
+                None => break,
+                Some(Ok(e)) => e,
+                Some(Err(_)) => {
+                    snap.unreadable.push(dir_rel.clone());
+                    break;
+                }
+            };
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                let shown = format!("{dir_rel}{}", name.to_string_lossy());
+                snap.unsyncable.push(Unsyncable { side: Side::Local, name: shown, reason: Reason::NotUtf8 });
+                continue;
+            };
+            let rel = format!("{dir_rel}{name}");
+            let Ok(kind) = entry.file_type() else {
+                snap.unreadable.push(rel);
+                continue;
+            };
+            if kind.is_dir() {
+                if rules.is_ignored_dir(&rel) {
+                    continue;
+                }
+                if let Err(reason) = keypath::check_relative(&rel) {
+                    snap.unsyncable.push(Unsyncable { side: Side::Local, name: rel, reason });
+                    continue;
+                }
+                match std::fs::read_dir(entry.path()) {
+                    Ok(sub) => pending.push((format!("{rel}/"), sub)),
+                    Err(_) => snap.unreadable.push(rel),
+                }
+                continue;
+            }
+            if rules.is_ignored(&rel) {
+                continue;
+            }
+            let reason = if kind.is_symlink() {
+                Some(Reason::SymbolicLink)
+            } else if !kind.is_file() {
+                Some(Reason::SpecialFile)
+            } else {
+                keypath::check_relative(&rel).err()
+            };
+            if let Some(reason) = reason {
+                snap.unsyncable.push(Unsyncable { side: Side::Local, name: rel, reason });
+                continue;
+            }
+            match entry.metadata() {
+                Ok(m) => {
+                    snap.files.insert(
+                        rel,
+                        LocalFile { size: m.len(), mtime_ms: mtime_ms(&m), inode: m.ino(), hash: None },
+                    );
+                }
+                // Vanished since the listing of its folder: simply not there.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(_) => snap.unreadable.push(rel),
+            }
+        }
+        stack.extend(pending);
+    }
+    snap.unsyncable.sort();
+    snap.unreadable.sort();
+    Ok(snap)
+}
+
+/// Modification time in Unix milliseconds.
+pub fn mtime_ms(m: &std::fs::Metadata) -> i64 {
+    m.mtime() * 1000 + m.mtime_nsec() / 1_000_000
+}
+
+/// Lists every object under `prefix`. Any failed page fails the whole listing.
+pub async fn list_remote(
+    remote: &dyn Remote,
+    prefix: &str,
+    rules: &IgnoreRules,
+) -> Result<RemoteSnapshot, RemoteError> {
+    let mut snap = RemoteSnapshot::default();
+    let mut token = None;
+    loop {
+        let page = remote.list_page(prefix, token).await?;
+        for o in page.objects {
+            if !o.key.starts_with(prefix) {
+                continue; // never ours
+            }
+            match keypath::relative_from_key(prefix, &o.key, o.size) {
+                Ok(KeyMeaning::FolderMarker) => {}
+                Ok(KeyMeaning::File(rel)) => {
+                    if rules.is_ignored(&rel) {
+                        continue;
+                    }
+                    snap.files.insert(
+                        rel,
+                        RemoteFile {
+                            key: o.key,
+                            size: o.size,
+                            etag: o.etag,
+                            last_modified_ms: o.last_modified_ms,
+                            mtime_ms: o.mtime_ms,
+                            sha256: None,
+                        },
+                    );
+                }
+                Err(reason) => snap.unsyncable.push(Unsyncable { side: Side::Remote, name: o.key, reason }),
+            }
+        }
+        match page.continuation {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    snap.unsyncable.sort();
+    Ok(snap)
+}
+
+/// Hex SHA-256 of a file's content.
+pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Paths whose local content must be hashed before planning: a file whose
+/// stat changed but whose size did not (maybe only touched), and a file on
+/// both sides with equal sizes where the remote side is new or changed
+/// (maybe equal content, to adopt without transfer).
+pub fn paths_to_hash(
+    base: &BTreeMap<String, BaselineRow>,
+    local: &LocalSnapshot,
+    remote: &RemoteSnapshot,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (path, l) in &local.files {
+        let b = base.get(path);
+        let r = remote.files.get(path);
+        let touched = b.is_some_and(|b| {
+            b.local_hash.is_some()
+                && b.local_size == l.size
+                && (b.local_mtime_ms != l.mtime_ms || b.local_inode.is_some_and(|i| i != l.inode))
+        });
+        let local_new = b.is_none_or(|b| !local_matches_base(b, l));
+        let remote_new = r.is_some_and(|r| {
+            b.is_none_or(|b| (b.remote_size, b.remote_etag.as_str()) != (r.size, r.etag.as_str()))
+        });
+        let maybe_equal = r.is_some_and(|r| r.size == l.size) && remote_new && local_new;
+        if touched || maybe_equal {
+            out.push(path.clone());
+        }
+    }
+    out
+}
+
+/// Keys whose metadata (`sha256`, `mtime`) must be read before planning:
+/// objects new or changed since the base whose size matches the local file
+/// (equal content is adopted) or the base (an identical re-upload is no change).
+pub fn keys_to_head(
+    base: &BTreeMap<String, BaselineRow>,
+    local: &LocalSnapshot,
+    remote: &RemoteSnapshot,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (path, r) in &remote.files {
+        let b = base.get(path);
+        let changed = b.is_none_or(|b| (b.remote_size, b.remote_etag.as_str()) != (r.size, r.etag.as_str()));
+        if !changed {
+            continue;
+        }
+        let size_matches_local = local.files.get(path).is_some_and(|l| l.size == r.size);
+        let size_matches_base = b.is_some_and(|b| b.local_hash.is_some() && b.remote_size == r.size);
+        if size_matches_local || size_matches_base {
+            out.push(path.clone());
+        }
+    }
+    out
+}
+
+/// Whether the scan's stat of a file equals the base's.
+pub fn local_matches_base(b: &BaselineRow, l: &LocalFile) -> bool {
+    b.local_size == l.size && b.local_mtime_ms == l.mtime_ms && b.local_inode.is_none_or(|i| i == l.inode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn rules() -> IgnoreRules {
+        IgnoreRules::from_text("skip/\n").unwrap()
+    }
+
+    #[test]
+    fn scan_sees_files_skips_ignored_and_reports_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::create_dir_all(root.join("skip")).unwrap();
+        std::fs::write(root.join("a/b/f.txt"), "hello").unwrap();
+        std::fs::write(root.join("empty"), "").unwrap();
+        std::fs::write(root.join("skip/x"), "x").unwrap();
+        std::fs::write(root.join(".DS_Store"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("link")).unwrap();
+        std::fs::write(root.join("bad\nname"), "x").unwrap();
+        let snap = scan_local(root, &rules()).unwrap();
+        assert_eq!(snap.files.keys().collect::<Vec<_>>(), ["a/b/f.txt", "empty"]);
+        assert_eq!(snap.files["a/b/f.txt"].size, 5);
+        let reasons: Vec<_> = snap.unsyncable.iter().map(|u| (u.name.as_str(), &u.reason)).collect();
+        assert_eq!(reasons, [("bad\nname", &Reason::ControlCharacter), ("link", &Reason::SymbolicLink)]);
+    }
+
+    #[test]
+    fn missing_root_is_an_error_not_an_empty_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(scan_local(&dir.path().join("gone"), &rules()), Err(ScanError::RootMissing(_))));
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        assert!(matches!(scan_local(&dir.path().join("file"), &rules()), Err(ScanError::RootNotFolder(_))));
+    }
+
+    #[test]
+    fn unreadable_folder_is_marked_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let locked = dir.path().join("locked");
+        std::fs::create_dir(&locked).unwrap();
+        std::fs::write(locked.join("f"), "x").unwrap();
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let readable_anyway = std::fs::read_dir(&locked).is_ok(); // root ignores modes
+        let snap = scan_local(dir.path(), &rules()).unwrap();
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
+        if !readable_anyway {
+            assert_eq!(snap.unreadable, ["locked"]);
+            assert!(snap.files.is_empty());
+        }
+    }
+
+    #[test]
+    fn hash_is_hex_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), "abc").unwrap();
+        assert_eq!(
+            hash_file(&dir.path().join("f")).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    fn base(size: u64, mtime: i64, etag: &str) -> BaselineRow {
+        BaselineRow {
+            path: "f".into(),
+            local_size: size,
+            local_mtime_ms: mtime,
+            local_inode: Some(1),
+            local_hash: Some("h".into()),
+            remote_etag: etag.into(),
+            remote_size: size,
+            remote_mtime_ms: None,
+            synced_ms: 0,
+        }
+    }
+
+    fn remote(size: u64, etag: &str) -> RemoteFile {
+        RemoteFile {
+            key: "f".into(),
+            size,
+            etag: etag.into(),
+            last_modified_ms: None,
+            mtime_ms: None,
+            sha256: None,
+        }
+    }
+
+    #[test]
+    fn doubts_are_settled_only_where_they_exist() {
+        let l = |size, mtime| LocalSnapshot {
+            files: [("f".to_string(), LocalFile { size, mtime_ms: mtime, inode: 1, hash: None })].into(),
+            ..Default::default()
+        };
+        let r = |size, etag: &str| RemoteSnapshot {
+            files: [("f".to_string(), remote(size, etag))].into(),
+            ..Default::default()
+        };
+        let b: BTreeMap<_, _> = [("f".to_string(), base(3, 10, "e"))].into();
+        // Unchanged on both sides: no hashing, no HEAD.
+        assert!(paths_to_hash(&b, &l(3, 10), &r(3, "e")).is_empty());
+        assert!(keys_to_head(&b, &l(3, 10), &r(3, "e")).is_empty());
+        // Touched (same size, new mtime): hash to see whether it really changed.
+        assert_eq!(paths_to_hash(&b, &l(3, 11), &r(3, "e")), ["f"]);
+        // Size changed locally and remote unchanged: certainly modified, no hash needed.
+        assert!(paths_to_hash(&b, &l(4, 11), &r(3, "e")).is_empty());
+        // First sync, equal sizes: hash and HEAD to adopt without transfer.
+        let none = BTreeMap::new();
+        assert_eq!(paths_to_hash(&none, &l(3, 10), &r(3, "x")), ["f"]);
+        assert_eq!(keys_to_head(&none, &l(3, 10), &r(3, "x")), ["f"]);
+        // First sync, different sizes: they differ, nothing to read.
+        assert!(paths_to_hash(&none, &l(3, 10), &r(4, "x")).is_empty());
+        assert!(keys_to_head(&none, &l(3, 10), &r(4, "x")).is_empty());
+    }
+}
