@@ -31,6 +31,14 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Requests (the wizard's, the CLI's) carry a secret in; nothing serialises
+/// one out: there is deliberately no `Serialize`.
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
