@@ -79,9 +79,9 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<bucketsync_remote::RemoteError> for ApiError {
-    fn from(e: bucketsync_remote::RemoteError) -> Self {
-        let kind = match e.kind {
+impl From<RemoteKind> for ErrorKind {
+    fn from(kind: RemoteKind) -> Self {
+        match kind {
             RemoteKind::BadCredentials => ErrorKind::BadCredentials,
             RemoteKind::ExpiredCredentials => ErrorKind::ExpiredCredentials,
             RemoteKind::PermissionDenied => ErrorKind::PermissionDenied,
@@ -93,9 +93,14 @@ impl From<bucketsync_remote::RemoteError> for ApiError {
             RemoteKind::Offline => ErrorKind::Offline,
             RemoteKind::NotSupported => ErrorKind::NotSupported,
             RemoteKind::Precondition | RemoteKind::Server | RemoteKind::Rejected => ErrorKind::Server,
-        };
+        }
+    }
+}
+
+impl From<bucketsync_remote::RemoteError> for ApiError {
+    fn from(e: bucketsync_remote::RemoteError) -> Self {
         ApiError {
-            kind,
+            kind: e.kind.into(),
             message: e.to_string(),
             hint: Some(e.kind.hint().to_string()),
             field: None,

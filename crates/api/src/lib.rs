@@ -12,7 +12,9 @@
 pub mod command;
 pub mod error;
 pub mod home;
+pub mod policy;
 pub mod provider;
+pub mod secret;
 
 pub use error::{ApiError, ErrorKind};
 
@@ -24,13 +26,15 @@ use std::sync::Mutex;
 pub struct Api {
     home: PathBuf,
     store: Mutex<Store>,
+    /// One shared S3 client per policy ([`Api::remote`]).
+    remotes: policy::RemoteCache,
 }
 
 impl Api {
     /// Opens the home at `home` (see [`home::resolve`]), creating it if needed.
     pub fn open(home: &Path) -> Result<Api, ApiError> {
         let store = Store::open(home)?;
-        Ok(Api { home: home.to_path_buf(), store: Mutex::new(store) })
+        Ok(Api { home: home.to_path_buf(), store: Mutex::new(store), remotes: Default::default() })
     }
 
     pub fn home(&self) -> &Path {
