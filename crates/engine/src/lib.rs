@@ -9,6 +9,7 @@
 //! `bucketsync_remote::Remote` trait, so tests can pass in another remote).
 
 pub mod pair;
+pub mod transfer;
 pub mod conflict;
 pub mod guard;
 pub mod ignore;

@@ -1,0 +1,409 @@
+//! Uploads: one PUT from memory for small files, resumable multipart for the rest.
+
+use super::part::{part_count, part_range, part_size};
+use super::{
+    hex, not_found, now_ms, stamp, LocalState, Progress, Stamp, TransferError, Transfers, Uploaded,
+    MAX_IN_MEMORY_PUT, MTIME_METADATA, SHA256_METADATA,
+};
+use bucketsync_remote::object::format_mtime_metadata;
+use bucketsync_remote::{ErrorKind, ObjectMeta, PartInfo, RemoteError};
+use bucketsync_store::{UploadPartRow, UploadRow};
+use bytes::Bytes;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Read buffer of the hash pass.
+const HASH_BUFFER: usize = 1024 * 1024;
+
+pub(super) async fn upload(
+    t: &Transfers,
+    pair_id: i64,
+    path: &Path,
+    key: &str,
+    expected: &LocalState,
+    progress: &dyn Progress,
+) -> Result<Uploaded, TransferError> {
+    let before = stamp(path)?;
+    if !before.matches(expected) {
+        return Err(changed(path));
+    }
+    let multipart = before.size > 0 && before.size >= t.limits.multipart_threshold.min(MAX_IN_MEMORY_PUT);
+    if multipart {
+        upload_multipart(t, pair_id, path, key, before, progress).await
+    } else {
+        upload_single(t, path, key, before, progress).await
+    }
+}
+
+fn changed(path: &Path) -> TransferError {
+    TransferError::ChangedDuringUpload { path: path.to_path_buf() }
+}
+
+fn metadata(mtime_ms: i64, sha256: &str) -> Vec<(String, String)> {
+    vec![
+        (MTIME_METADATA.to_string(), format_mtime_metadata(mtime_ms)),
+        (SHA256_METADATA.to_string(), sha256.to_string()),
+    ]
+}
+
+/// Reads the whole file once, hashing it, and checks it did not change
+/// meanwhile: what is sent is exactly what was hashed.
+async fn upload_single(
+    t: &Transfers,
+    path: &Path,
+    key: &str,
+    before: Stamp,
+    progress: &dyn Progress,
+) -> Result<Uploaded, TransferError> {
+    let owned = path.to_path_buf();
+    let (body, sha256) = tokio::task::spawn_blocking(move || read_whole(&owned, before))
+        .await
+        .map_err(|e| TransferError::io(path, std::io::Error::other(e)))??;
+    let meta = metadata(before.mtime_ms(), &sha256);
+    let body = Bytes::from(body);
+    let mut remote = t.with_retry("PUT", || t.remote.put_bytes(key, body.clone(), &meta)).await?;
+    progress.advance(before.size);
+    remote.mtime_ms = Some(before.mtime_ms());
+    Ok(Uploaded { remote, local: before.local(), sha256 })
+}
+
+fn read_whole(path: &Path, before: Stamp) -> Result<(Vec<u8>, String), TransferError> {
+    let io = |e| TransferError::io(path, e);
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    if Stamp::of(&file.metadata().map_err(io)?) != before {
+        return Err(changed(path));
+    }
+    let mut body = Vec::with_capacity(before.size as usize + 1);
+    // One byte more than expected shows a file that grew.
+    (&mut file).take(before.size + 1).read_to_end(&mut body).map_err(io)?;
+    let after_open = Stamp::of(&file.metadata().map_err(io)?);
+    if body.len() as u64 != before.size || after_open != before || stamp(path)? != before {
+        return Err(changed(path));
+    }
+    let sha256 = hex(&Sha256::digest(&body));
+    Ok((body, sha256))
+}
+
+/// Hashes the file in one sequential pass; fails if it changes meanwhile.
+fn hash_file(path: &Path, before: Stamp) -> Result<String, TransferError> {
+    let io = |e| TransferError::io(path, e);
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    if Stamp::of(&file.metadata().map_err(io)?) != before {
+        return Err(changed(path));
+    }
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; HASH_BUFFER];
+    let mut total = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        };
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    if total != before.size || Stamp::of(&file.metadata().map_err(io)?) != before {
+        return Err(changed(path));
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// One multipart upload being driven to completion.
+struct Job<'a> {
+    t: &'a Transfers,
+    pair_id: i64,
+    key: &'a str,
+    path: PathBuf,
+    before: Stamp,
+    part_size: u64,
+    upload_id: String,
+}
+
+async fn upload_multipart(
+    t: &Transfers,
+    pair_id: i64,
+    path: &Path,
+    key: &str,
+    before: Stamp,
+    progress: &dyn Progress,
+) -> Result<Uploaded, TransferError> {
+    let part_size = part_size(before.size, &t.limits)
+        .map_err(|why| RemoteError::new(ErrorKind::Rejected, format!("{}: {why}", path.display())))?;
+    let owned = path.to_path_buf();
+    let sha256 = tokio::task::spawn_blocking(move || hash_file(&owned, before))
+        .await
+        .map_err(|e| TransferError::io(path, std::io::Error::other(e)))??;
+
+    // An upload of this very file version already in flight (an earlier
+    // attempt failed, or a restart) is continued; any other is dropped.
+    let recorded = t.store().get_upload(pair_id, key)?;
+    let mut resumed = None;
+    if let Some(row) = recorded {
+        let same = row.local_path == path.to_string_lossy()
+            && row.size == before.size
+            && row.mtime_ms == before.mtime_ms()
+            && row.part_size == part_size
+            && !is_stale(t, &row);
+        if same {
+            resumed = Some(row.upload_id);
+        } else {
+            abort_recorded(t, &row).await;
+        }
+    }
+    loop {
+        let fresh = resumed.is_none();
+        let upload_id = match resumed.take() {
+            Some(id) => id,
+            None => start(t, pair_id, path, key, &before, part_size, &sha256).await?,
+        };
+        let job = Job { t, pair_id, key, path: path.to_path_buf(), before, part_size, upload_id };
+        match job.finish(progress).await? {
+            Some(mut remote) => {
+                remote.mtime_ms = Some(before.mtime_ms());
+                return Ok(Uploaded { remote, local: before.local(), sha256 });
+            }
+            // The server no longer knows the recorded upload: start afresh.
+            None if !fresh => continue,
+            None => {
+                return Err(RemoteError::new(
+                    ErrorKind::NotFound,
+                    format!("the server lost the multipart upload of {key} just after creating it"),
+                )
+                .into())
+            }
+        }
+    }
+}
+
+async fn start(
+    t: &Transfers,
+    pair_id: i64,
+    path: &Path,
+    key: &str,
+    before: &Stamp,
+    part_size: u64,
+    sha256: &str,
+) -> Result<String, TransferError> {
+    let meta = metadata(before.mtime_ms(), sha256);
+    let upload_id = t.with_retry("CreateMultipartUpload", || t.remote.create_multipart(key, &meta)).await?;
+    t.store().insert_upload(&UploadRow {
+        pair_id,
+        key: key.to_string(),
+        upload_id: upload_id.clone(),
+        local_path: path.to_string_lossy().into_owned(),
+        size: before.size,
+        mtime_ms: before.mtime_ms(),
+        part_size,
+        started_ms: now_ms(),
+    })?;
+    Ok(upload_id)
+}
+
+fn is_stale(t: &Transfers, row: &UploadRow) -> bool {
+    now_ms().saturating_sub(row.started_ms) > t.stale_after.as_millis() as i64
+}
+
+/// Aborts a recorded upload on the server (best effort: one the server
+/// already forgot is fine) and forgets it.
+async fn abort_recorded(t: &Transfers, row: &UploadRow) {
+    match t.with_retry("AbortMultipartUpload", || t.remote.abort_multipart(&row.key, &row.upload_id)).await {
+        Ok(()) => {}
+        Err(e) if not_found(&e) => {}
+        Err(e) => {
+            tracing::warn!("could not abort the upload of {} ({e}); the bucket may keep its parts", row.key)
+        }
+    }
+    if let Err(e) = t.store().delete_upload(row.pair_id, &row.key) {
+        tracing::warn!("could not forget the upload of {}: {e}", row.key);
+    }
+}
+
+impl Job<'_> {
+    fn row(&self) -> UploadRow {
+        UploadRow {
+            pair_id: self.pair_id,
+            key: self.key.to_string(),
+            upload_id: self.upload_id.clone(),
+            local_path: self.path.to_string_lossy().into_owned(),
+            size: self.before.size,
+            mtime_ms: self.before.mtime_ms(),
+            part_size: self.part_size,
+            started_ms: 0,
+        }
+    }
+
+    fn forget(&self) -> Result<(), TransferError> {
+        self.t.store().delete_upload(self.pair_id, self.key)?;
+        Ok(())
+    }
+
+    /// Sends the parts not yet acknowledged and completes the upload.
+    /// `Ok(None)`: the server does not know this upload id any more (the
+    /// record is forgotten).
+    async fn finish(&self, progress: &dyn Progress) -> Result<Option<ObjectMeta>, TransferError> {
+        let t = self.t;
+        let count = part_count(self.before.size, self.part_size);
+        let Some(mut done) = self.acknowledged_parts(count).await? else {
+            self.forget()?;
+            return Ok(None);
+        };
+        progress.advance(done.values().map(|p| p.size).sum());
+
+        let pending: Vec<u32> = (1..=count).filter(|n| !done.contains_key(n)).collect();
+        let width = t.limits.max_concurrent_parts.max(1);
+        let sent: Result<Vec<PartInfo>, TransferError> = stream::iter(pending)
+            .map(|number| self.send_part(number, progress))
+            .buffer_unordered(width)
+            .try_collect()
+            .await;
+        match sent {
+            Ok(parts) => done.extend(parts.into_iter().map(|p| (p.number as u32, p))),
+            Err(TransferError::ChangedDuringUpload { path }) => {
+                abort_recorded(t, &self.row()).await;
+                return Err(TransferError::ChangedDuringUpload { path });
+            }
+            Err(TransferError::Remote(e)) if not_found(&e) => {
+                self.forget()?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        }
+
+        // Every byte was read while the file was this version, or not at all.
+        if stamp(&self.path)? != self.before {
+            abort_recorded(t, &self.row()).await;
+            return Err(changed(&self.path));
+        }
+        let parts: Vec<PartInfo> = done.into_values().collect();
+        let completed = t
+            .with_retry("CompleteMultipartUpload", || {
+                t.remote.complete_multipart(self.key, &self.upload_id, &parts)
+            })
+            .await;
+        match completed {
+            Ok(meta) => {
+                self.forget()?;
+                Ok(Some(meta))
+            }
+            Err(e) => {
+                if !e.retryable() {
+                    // The recorded parts do not add up for the server: start
+                    // over next time rather than fail the same way forever.
+                    abort_recorded(t, &self.row()).await;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The parts already acknowledged: those recorded in the store, checked
+    /// against ListParts where the server answers it readably. `None` when
+    /// the server says the upload does not exist.
+    async fn acknowledged_parts(&self, count: u32) -> Result<Option<BTreeMap<u32, PartInfo>>, TransferError> {
+        let t = self.t;
+        let recorded = t.store().upload_parts(self.pair_id, self.key)?;
+        let mut done = BTreeMap::new();
+        for p in recorded {
+            let number = p.number as u32;
+            let fits = number >= 1
+                && number <= count
+                && p.size == part_range(self.before.size, self.part_size, number).1;
+            if fits {
+                done.insert(number, PartInfo { number: p.number, etag: p.etag, size: p.size });
+            } else {
+                t.store().delete_upload_part(self.pair_id, self.key, p.number)?;
+            }
+        }
+        match t.with_retry("ListParts", || t.remote.list_parts(self.key, &self.upload_id)).await {
+            Ok(listed) => {
+                let listed: HashMap<i32, String> = listed.into_iter().map(|p| (p.number, p.etag)).collect();
+                let missing: Vec<u32> = done
+                    .iter()
+                    .filter(|(_, p)| listed.get(&p.number) != Some(&p.etag))
+                    .map(|(n, _)| *n)
+                    .collect();
+                for n in missing {
+                    tracing::info!("part {n} of {} is not on the server; sending it again", self.key);
+                    done.remove(&n);
+                    t.store().delete_upload_part(self.pair_id, self.key, n as i32)?;
+                }
+            }
+            Err(e) if not_found(&e) => return Ok(None),
+            // Some servers (moto) answer ListParts in a form the SDK cannot
+            // read: the store's record is the truth then.
+            Err(e) => {
+                tracing::debug!("ListParts of {} unusable ({e}); trusting the recorded parts", self.key)
+            }
+        }
+        Ok(Some(done))
+    }
+
+    async fn send_part(&self, number: u32, progress: &dyn Progress) -> Result<PartInfo, TransferError> {
+        let t = self.t;
+        let (offset, length) = part_range(self.before.size, self.part_size, number);
+        // A file that already changed is not worth sending further.
+        if stamp(&self.path)? != self.before {
+            return Err(changed(&self.path));
+        }
+        let info = t
+            .with_retry("UploadPart", || {
+                t.remote.upload_part(self.key, &self.upload_id, number as i32, &self.path, offset, length)
+            })
+            .await?;
+        t.store().record_upload_part(
+            self.pair_id,
+            self.key,
+            &UploadPartRow { number: info.number, etag: info.etag.clone(), size: length },
+        )?;
+        progress.advance(length);
+        Ok(PartInfo { size: length, ..info })
+    }
+}
+
+pub(super) async fn recover(t: &Transfers, pair_id: i64) -> Result<(), TransferError> {
+    let rows = t.store().list_uploads(pair_id)?;
+    let mut first_error = None;
+    for row in rows {
+        if let Err(e) = recover_one(t, row).await {
+            tracing::warn!("could not resume an upload: {e}");
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn recover_one(t: &Transfers, row: UploadRow) -> Result<(), TransferError> {
+    let path = PathBuf::from(&row.local_path);
+    let current = std::fs::metadata(&path).ok().map(|m| Stamp::of(&m));
+    let resumable = match current {
+        Some(s) => s.size == row.size && s.mtime_ms() == row.mtime_ms && !is_stale(t, &row),
+        None => false,
+    };
+    let (Some(before), true) = (current, resumable) else {
+        tracing::info!("aborting the interrupted upload of {}: the file changed or it is too old", row.key);
+        abort_recorded(t, &row).await;
+        return Ok(());
+    };
+    let job = Job {
+        t,
+        pair_id: row.pair_id,
+        key: &row.key,
+        path,
+        before,
+        part_size: row.part_size,
+        upload_id: row.upload_id.clone(),
+    };
+    match job.finish(&super::NoProgress).await? {
+        Some(_) => tracing::info!("resumed and completed the upload of {}", row.key),
+        // Gone on the server: the next pass uploads the file from scratch.
+        None => tracing::info!("the server forgot the interrupted upload of {}", row.key),
+    }
+    Ok(())
+}
