@@ -177,6 +177,8 @@ struct Hooked {
     aborts: AtomicUsize,
     on_part: PartHook,
     on_range: RangeHook,
+    /// Completes the first upload on the server but reports a broken connection.
+    lose_first_complete_answer: std::sync::atomic::AtomicBool,
 }
 
 impl Hooked {
@@ -191,6 +193,7 @@ impl Hooked {
             aborts: AtomicUsize::new(0),
             on_part: Box::new(|_, _| Hook::Pass),
             on_range: Box::new(|_, _| Hook::Pass),
+            lose_first_complete_answer: Default::default(),
         }
     }
     fn on_part(mut self, f: impl Fn(i32, usize) -> Hook + Send + Sync + 'static) -> Self {
@@ -300,7 +303,11 @@ impl Remote for Hooked {
         parts: &[PartInfo],
     ) -> Result<ObjectMeta, RemoteError> {
         self.completes.fetch_add(1, Ordering::SeqCst);
-        self.inner.complete_multipart(key, upload_id, parts).await
+        let done = self.inner.complete_multipart(key, upload_id, parts).await?;
+        if self.lose_first_complete_answer.swap(false, Ordering::SeqCst) {
+            return Err(offline());
+        }
+        Ok(done)
     }
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), RemoteError> {
         self.aborts.fetch_add(1, Ordering::SeqCst);
@@ -336,11 +343,21 @@ async fn small_and_empty_files_round_trip(server: &S3Server) {
         assert!(user.contains(&("sha256".to_string(), sha(&data))), "{user:?}");
 
         let dest = down.join(name);
+        if len > 0 {
+            // An older private copy is replaced, and stays private.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(&dest, b"older copy").unwrap();
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         let got = t.download(&head, &dest, &Counted::default()).await.unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), data);
         assert_eq!(got.sha256, sha(&data));
         assert_eq!(got.local, state(&dest));
         assert_eq!(state(&dest).mtime_ms, st.mtime_ms, "the download gets the object's mtime");
+        if len > 0 {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o600);
+        }
     }
     assert_eq!(hooked.puts.load(Ordering::SeqCst), 2, "one PUT per small file");
     assert_eq!(hooked.creates.load(Ordering::SeqCst), 0, "no multipart below the threshold");
@@ -527,9 +544,14 @@ async fn transient_faults_are_retried_and_permanent_ones_are_not() {
                 }
             }),
     );
+    hooked.lose_first_complete_answer.store(true, Ordering::SeqCst);
     let t = transfers(hooked.clone(), e.store.clone(), small_limits());
     t.upload(e.pair_id, &path, "f.bin", &state(&path), &Counted::default()).await.unwrap();
     assert_eq!(hooked.parts_sent(), vec![1, 2, 2, 2, 3], "part 2 tried three times, others once");
+    // The retried Complete found the upload gone, and the object in place.
+    assert_eq!(hooked.completes.load(Ordering::SeqCst), 2);
+    assert_eq!(hooked.aborts.load(Ordering::SeqCst), 0);
+    assert!(e.store.lock().unwrap().list_uploads(e.pair_id).unwrap().is_empty());
     let head = e.s3.head("f.bin").await.unwrap();
     let dest = e.files.join("f.copy");
     t.download(&head, &dest, &Counted::default()).await.unwrap();

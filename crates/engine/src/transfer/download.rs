@@ -190,6 +190,12 @@ fn finish_file(
             filetime::FileTime::from_unix_time(ms.div_euclid(1000), (ms.rem_euclid(1000) * 1_000_000) as u32);
         filetime::set_file_handle_times(file, None, Some(mtime)).map_err(io)?;
     }
+    // Replacing a file keeps its permissions (a private file stays private).
+    if let Ok(existing) = std::fs::metadata(dest) {
+        if existing.is_file() {
+            file.set_permissions(existing.permissions()).map_err(io)?;
+        }
+    }
     file.sync_all().map_err(io)?;
     let local = LocalState::of(&file.metadata().map_err(io)?);
     std::fs::rename(tmp, dest).map_err(|e| TransferError::io(dest, e))?;

@@ -292,6 +292,21 @@ impl Job<'_> {
                 self.forget()?;
                 Ok(Some(meta))
             }
+            // A retried Complete whose first answer was lost finds the
+            // upload gone: the object is there if it has this file's size
+            // and mtime.
+            Err(e) if not_found(&e) => match t.with_retry("HEAD", || t.remote.head(self.key)).await {
+                Ok(meta)
+                    if meta.size == self.before.size && meta.mtime_ms == Some(self.before.mtime_ms()) =>
+                {
+                    self.forget()?;
+                    Ok(Some(meta))
+                }
+                _ => {
+                    self.forget()?;
+                    Err(e.into())
+                }
+            },
             Err(e) => {
                 if !e.retryable() {
                     // The recorded parts do not add up for the server: start
