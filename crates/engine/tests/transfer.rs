@@ -735,3 +735,44 @@ async fn crash_mid_multipart_then_recover_garage() {
 async fn crash_mid_multipart_then_recover_moto() {
     crash_mid_multipart_then_recover(S3Server::moto()).await;
 }
+
+/// A tmpfs of a few MiB, unmounted when dropped (the test runs as root, as
+/// CI does; ENVIRONMENT.md lists this as the way to fake a full disk).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mounting a tmpfs needs root (CI runs as root)");
+        SmallDisk { dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// A download that does not fit reports DiskFull and leaves no temp file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_onto_a_full_disk_is_disk_full() {
+    let e = env(S3Server::garage(), "full");
+    let t = transfers(e.s3.clone(), e.store.clone(), small_limits());
+    let mut data = vec![0u8; 3 * MIB as usize];
+    rand::rng().fill_bytes(&mut data);
+    let meta = e.s3.put_bytes("big", Bytes::from(data), &[]).await.unwrap();
+    let disk = SmallDisk::mount("1m");
+    let dest = disk.dir.path().join("big");
+    let err = t.download(&meta, &dest, &Counted::default()).await.unwrap_err();
+    assert!(matches!(err, TransferError::DiskFull { .. }), "{err:?}");
+    assert!(!dest.exists());
+    assert!(temp_files_in(disk.dir.path()).is_empty(), "the temp file is removed");
+}
