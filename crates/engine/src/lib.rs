@@ -16,3 +16,8 @@ pub mod ignore;
 pub mod keypath;
 pub mod plan;
 pub mod snapshot;
+pub mod clock;
+pub mod event;
+pub mod execute;
+pub mod pass;
+pub mod trash;

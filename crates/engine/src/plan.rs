@@ -58,8 +58,9 @@ pub enum Action {
     Conflict { path: String, copy: String, local: LocalFile, remote: RemoteFile, upload_copy: bool },
     /// Neither side has the path any more (or this mode will never act on it).
     Forget { path: String },
-    /// Content unchanged but the base's stat or token is stale: rewrite it.
-    Refresh { path: String, local: LocalFile, remote: RemoteFile },
+    /// Content unchanged but the base's stat or token is stale: rewrite it
+    /// (`hash` is the content's, from the scan or the base).
+    Refresh { path: String, local: LocalFile, remote: RemoteFile, hash: Option<String> },
 }
 
 impl Action {
@@ -110,12 +111,28 @@ enum Change {
     Deleted,
 }
 
-fn local_change(b: Option<&BaselineRow>, l: Option<&LocalFile>) -> Change {
+/// A file written this close to its base being recorded may have changed
+/// again within the same timestamp tick ("racily clean"): its stat proves
+/// nothing, so its hash is checked until it is older than this.
+pub const RACY_MS: i64 = 2_000;
+
+/// Whether the base of a file was recorded too soon after its last write
+/// for the stat to prove it unchanged.
+pub fn racy(b: &BaselineRow) -> bool {
+    b.synced_ms - b.local_mtime_ms < RACY_MS
+}
+
+fn local_change(b: Option<&BaselineRow>, l: Option<&LocalFile>, now_ms: i64) -> Change {
     match (b, l) {
         (None, None) => Change::Absent,
         (None, Some(_)) => Change::Created,
         (Some(_), None) => Change::Deleted,
-        (Some(b), Some(l)) if local_matches_base(b, l) => Change::Unchanged,
+        (Some(b), Some(l)) if local_matches_base(b, l) => match (&l.hash, &b.local_hash) {
+            (Some(h), Some(bh)) if h != bh => Change::Modified,
+            // Hash confirmed and the write is old enough now: record that.
+            (Some(_), Some(_)) if now_ms - l.mtime_ms >= RACY_MS => Change::Touched,
+            _ => Change::Unchanged,
+        },
         (Some(b), Some(l)) if l.hash.is_some() && l.hash == b.local_hash => Change::Touched,
         (Some(_), Some(_)) => Change::Modified,
     }
@@ -186,10 +203,15 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         let b = input.base.get(path);
         let l = input.local.files.get(path);
         let r = input.remote.files.get(path);
-        let lc = local_change(b, l);
+        let lc = local_change(b, l, input.now_ms);
         let rc = remote_change(b, r);
         let quiet = |l: &LocalFile| input.now_ms - l.mtime_ms >= input.quiet_ms;
         let p = path.to_string();
+        let refresh = || {
+            let (l, r) = (l.unwrap().clone(), r.unwrap().clone());
+            let hash = l.hash.clone().or_else(|| b.and_then(|b| b.local_hash.clone()));
+            Action::Refresh { path: path.to_string(), local: l, remote: r, hash }
+        };
         let mut conflict = |l: &LocalFile, r: &RemoteFile, upload_copy: bool| {
             let copy = conflict::copy_name(path, input.now_ms, input.device, |c| taken.contains(c));
             taken.insert(copy.clone());
@@ -200,11 +222,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             Mode::TwoWay => match (lc, rc) {
                 (Absent, Absent) => None,
                 (Unchanged, Unchanged) => None,
-                (Unchanged | Touched, Unchanged | Touched) => Some(Action::Refresh {
-                    path: p.clone(),
-                    local: l.unwrap().clone(),
-                    remote: r.unwrap().clone(),
-                }),
+                (Unchanged | Touched, Unchanged | Touched) => Some(refresh()),
                 (Unchanged | Touched, Modified) => {
                     Some(Action::Download { path: p.clone(), remote: r.unwrap().clone(), local: l.cloned() })
                 }
@@ -235,11 +253,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             // Local is the source; the bucket is written, never the folder.
             Mode::Upload => match (lc, rc) {
                 (Absent, _) | (Unchanged, Unchanged) => None,
-                (Unchanged | Touched, Unchanged | Touched) => Some(Action::Refresh {
-                    path: p.clone(),
-                    local: l.unwrap().clone(),
-                    remote: r.unwrap().clone(),
-                }),
+                (Unchanged | Touched, Unchanged | Touched) => Some(refresh()),
                 // Someone else's newer object is not overwritten by an unchanged file.
                 (Unchanged | Touched, Modified) => None,
                 (Unchanged | Touched, Deleted) => {
@@ -261,11 +275,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             // The bucket is the source; the folder is written, never the bucket.
             Mode::Download => match (lc, rc) {
                 (_, Absent) | (Unchanged, Unchanged) => None,
-                (Unchanged | Touched, Unchanged | Touched) => Some(Action::Refresh {
-                    path: p.clone(),
-                    local: l.unwrap().clone(),
-                    remote: r.unwrap().clone(),
-                }),
+                (Unchanged | Touched, Unchanged | Touched) => Some(refresh()),
                 (Unchanged | Touched, Modified) => {
                     Some(Action::Download { path: p.clone(), remote: r.unwrap().clone(), local: l.cloned() })
                 }

@@ -230,7 +230,8 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Paths whose local content must be hashed before planning: a file whose
-/// stat changed but whose size did not (maybe only touched), and a file on
+/// stat changed but whose size did not (maybe only touched), a file whose
+/// base was recorded right after a write (see [`crate::plan::racy`]), and a file on
 /// both sides with equal sizes where the remote side is new or changed
 /// (maybe equal content, to adopt without transfer).
 pub fn paths_to_hash(
@@ -247,12 +248,14 @@ pub fn paths_to_hash(
                 && b.local_size == l.size
                 && (b.local_mtime_ms != l.mtime_ms || b.local_inode.is_some_and(|i| i != l.inode))
         });
+        let racy =
+            b.is_some_and(|b| b.local_hash.is_some() && local_matches_base(b, l) && crate::plan::racy(b));
         let local_new = b.is_none_or(|b| !local_matches_base(b, l));
         let remote_new = r.is_some_and(|r| {
             b.is_none_or(|b| (b.remote_size, b.remote_etag.as_str()) != (r.size, r.etag.as_str()))
         });
         let maybe_equal = r.is_some_and(|r| r.size == l.size) && remote_new && local_new;
-        if touched || maybe_equal {
+        if touched || racy || maybe_equal {
             out.push(path.clone());
         }
     }
@@ -360,7 +363,7 @@ mod tests {
             remote_etag: etag.into(),
             remote_size: size,
             remote_mtime_ms: None,
-            synced_ms: 0,
+            synced_ms: mtime + 60_000,
         }
     }
 

@@ -242,6 +242,47 @@ fn conflict_copy_is_named_beside_the_original_and_avoids_taken_names() {
 }
 
 #[test]
+fn racily_clean_files_are_judged_by_their_hash() {
+    // Rewritten within the base's timestamp tick: same stat, other content.
+    let mut b = base_row("f", "base");
+    b.synced_ms = b.local_mtime_ms + 10;
+    let base: BTreeMap<_, _> = [("f".to_string(), b.clone())].into();
+    let stat_same = |content: &str| LocalSnapshot {
+        files: [("f".to_string(), LocalFile { size: 4, mtime_ms: 100, inode: 1, hash: hash(content) })]
+            .into(),
+        ..Default::default()
+    };
+    let remote = RemoteSnapshot {
+        files: [("f".to_string(), remote_file(Same).unwrap())].into(),
+        ..Default::default()
+    };
+    let run = |local: &LocalSnapshot, now_ms| {
+        plan(&PlanInput {
+            base: &base,
+            local,
+            remote: &remote,
+            mode: Mode::TwoWay,
+            now_ms,
+            device: "d",
+            quiet_ms: 0,
+            folds_case: false,
+        })
+    };
+    assert_eq!(run(&stat_same("edit"), 150).actions.iter().map(kind).collect::<Vec<_>>(), ["upload"]);
+    assert!(run(&stat_same("base"), 150).actions.is_empty(), "same content, still racy: nothing yet");
+    assert_eq!(
+        run(&stat_same("base"), 100 + RACY_MS).actions.iter().map(kind).collect::<Vec<_>>(),
+        ["refresh"]
+    );
+    // The scan asks for the hash exactly while the base is racy.
+    assert_eq!(paths_to_hash(&base, &stat_same("x"), &remote), ["f"]);
+    let mut settled = b;
+    settled.synced_ms = 100 + RACY_MS;
+    let base2: BTreeMap<_, _> = [("f".to_string(), settled)].into();
+    assert!(paths_to_hash(&base2, &stat_same("x"), &remote).is_empty());
+}
+
+#[test]
 fn files_still_being_written_wait() {
     let base = BTreeMap::new();
     let local = LocalSnapshot {
@@ -490,7 +531,8 @@ impl World {
                 remote_etag: o.etag,
                 remote_size: size_of(o.content),
                 remote_mtime_ms: None,
-                synced_ms: 0,
+                // Recorded long after the write: not racily clean.
+                synced_ms: l.mtime + 10 * RACY_MS,
             },
         );
     }

@@ -1,0 +1,508 @@
+//! Applies a plan: transfers, conflict copies, deletes, and the base rows and
+//! journal entries that record them. I/O lives here, at the edge; every
+//! decision was made by the planner.
+//!
+//! Before touching a local file the executor checks that it is still what
+//! the scan saw; if not, the action is skipped and the next pass re-plans it.
+//! Folders are created only inside the root, never through a symbolic link.
+
+use crate::event::{FaultKind, PairEvents, PassProgress};
+use crate::keypath;
+use crate::plan::Action;
+use crate::snapshot::{self, LocalFile, RemoteFile};
+use crate::transfer::{LocalState, TransferError, Transfers};
+use crate::trash::Trash;
+use bucketsync_remote::Remote;
+use bucketsync_store::{BaselineRow, JournalRow, Store, StoreError};
+use futures::StreamExt;
+use serde::Serialize;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// How many files move at once within a pass (parts and ranges are bounded
+/// separately by the shared semaphore).
+pub const FILES_IN_FLIGHT: usize = 4;
+
+/// What the executor needs of the pair and the world.
+pub struct Executor<'a> {
+    pub pair_id: i64,
+    pub root: &'a Path,
+    pub prefix: &'a str,
+    pub remote: &'a dyn Remote,
+    pub transfers: &'a Transfers,
+    pub store: &'a Arc<Mutex<Store>>,
+    pub trash: &'a Trash,
+    pub now_ms: &'a (dyn Fn() -> i64 + Send + Sync),
+    pub events: &'a PairEvents,
+    pub progress: &'a PassProgress,
+}
+
+/// An action that failed.
+#[derive(Clone, Debug, Serialize)]
+pub struct ActionError {
+    pub path: String,
+    pub action: String,
+    pub kind: FaultKind,
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// What a plan's execution did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Outcome {
+    pub uploaded: Vec<String>,
+    pub downloaded: Vec<String>,
+    pub deleted_local: Vec<String>,
+    pub deleted_remote: Vec<String>,
+    pub adopted: Vec<String>,
+    /// Conflict copies made (relative paths of the copies).
+    pub conflicts: Vec<String>,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    /// Skipped because the file changed since the scan; the next pass re-plans.
+    pub deferred: Vec<String>,
+    pub errors: Vec<ActionError>,
+}
+
+/// Why one action did not complete.
+enum Failure {
+    /// The file moved underneath: not an error, the next pass sees it.
+    Changed,
+    Error(FaultKind, String, bool),
+}
+
+impl From<TransferError> for Failure {
+    fn from(e: TransferError) -> Self {
+        match e {
+            TransferError::ChangedDuringUpload { .. } => Failure::Changed,
+            TransferError::Remote(r) => {
+                Failure::Error(FaultKind::Remote(r.kind), r.to_string(), r.retryable())
+            }
+            TransferError::DiskFull { .. } => Failure::Error(FaultKind::DiskFull, e.to_string(), true),
+            TransferError::Io { .. } => Failure::Error(FaultKind::Io, e.to_string(), false),
+            TransferError::Verify { .. } => {
+                Failure::Error(FaultKind::Remote(bucketsync_remote::ErrorKind::Server), e.to_string(), true)
+            }
+            TransferError::Store(_) => Failure::Error(FaultKind::Store, e.to_string(), false),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Error(FaultKind::Store, e.to_string(), false)
+    }
+}
+
+fn io_failure(path: &Path, e: std::io::Error) -> Failure {
+    let kind = if e.raw_os_error() == Some(28) { FaultKind::DiskFull } else { FaultKind::Io };
+    Failure::Error(kind, format!("{}: {e}", path.display()), false)
+}
+
+/// What one action achieved.
+enum Done {
+    Uploaded(u64),
+    Downloaded(u64),
+    DeletedLocal,
+    Adopted,
+    Conflict { copy: Option<String>, bytes_up: u64, bytes_down: u64 },
+    Bookkeeping,
+}
+
+impl Executor<'_> {
+    /// Runs every action; failures are collected, never abort the rest.
+    pub async fn run(&self, actions: Vec<Action>) -> Outcome {
+        let mut out = Outcome::default();
+        let mut deletes_remote = Vec::new();
+        let mut transfers = Vec::new();
+        let mut local_deletes = Vec::new();
+        for a in actions {
+            match a {
+                Action::DeleteRemote { path, remote } => deletes_remote.push((path, remote)),
+                Action::DeleteLocal { .. } => local_deletes.push(a),
+                a if a.transfers() => transfers.push(a),
+                a => {
+                    let r = self.bookkeeping(&a);
+                    self.settle(&mut out, &a, r);
+                }
+            }
+        }
+        self.delete_remote(&mut out, deletes_remote).await;
+        // Local deletes first: they may free names the downloads need.
+        for a in local_deletes {
+            let r = self.delete_local(&a);
+            self.settle(&mut out, &a, r);
+        }
+        let mut results = futures::stream::iter(transfers)
+            .map(|a| async move {
+                let r = self.transfer(&a).await;
+                (a, r)
+            })
+            .buffer_unordered(FILES_IN_FLIGHT);
+        while let Some((a, r)) = results.next().await {
+            self.progress.file_done();
+            self.settle(&mut out, &a, r);
+        }
+        out
+    }
+
+    fn settle(&self, out: &mut Outcome, action: &Action, result: Result<Done, Failure>) {
+        let path = action.path().to_string();
+        let (name, bytes) = match &result {
+            Ok(Done::Uploaded(b)) => {
+                out.uploaded.push(path.clone());
+                out.bytes_up += b;
+                ("upload", *b)
+            }
+            Ok(Done::Downloaded(b)) => {
+                out.downloaded.push(path.clone());
+                out.bytes_down += b;
+                ("download", *b)
+            }
+            Ok(Done::DeletedLocal) => {
+                out.deleted_local.push(path.clone());
+                ("delete-local", 0)
+            }
+            Ok(Done::Adopted) => {
+                out.adopted.push(path.clone());
+                ("adopt", 0)
+            }
+            Ok(Done::Conflict { copy, bytes_up, bytes_down }) => {
+                out.bytes_up += bytes_up;
+                out.bytes_down += bytes_down;
+                match copy {
+                    Some(c) => {
+                        out.conflicts.push(c.clone());
+                        ("conflict", *bytes_down)
+                    }
+                    None => {
+                        out.adopted.push(path.clone());
+                        ("adopt", *bytes_down)
+                    }
+                }
+            }
+            Ok(Done::Bookkeeping) => return,
+            Err(Failure::Changed) => {
+                out.deferred.push(path);
+                return;
+            }
+            Err(Failure::Error(kind, message, retryable)) => {
+                let name = action_name(action);
+                self.journal(name, &path, Some(format!("failed: {message}")), None);
+                self.events.warning(format!("{name} {path} failed: {message}"));
+                out.errors.push(ActionError {
+                    path,
+                    action: name.into(),
+                    kind: *kind,
+                    message: message.clone(),
+                    retryable: *retryable,
+                });
+                return;
+            }
+        };
+        let detail = match (action, &result) {
+            (Action::Conflict { copy, .. }, Ok(Done::Conflict { copy: Some(_), .. })) => {
+                Some(format!("local version kept as {copy}"))
+            }
+            _ => None,
+        };
+        self.journal(name, &path, detail, Some(bytes));
+        self.events.done(name, &path, bytes);
+    }
+
+    fn journal(&self, action: &str, path: &str, detail: Option<String>, bytes: Option<u64>) {
+        let row = JournalRow {
+            id: 0,
+            pair_id: Some(self.pair_id),
+            at_ms: (self.now_ms)(),
+            action: action.into(),
+            path: path.into(),
+            detail,
+            bytes,
+        };
+        if let Err(e) = self.store().append_journal(&row) {
+            tracing::warn!("cannot write the activity log: {e}");
+        }
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn abs(&self, rel: &str) -> PathBuf {
+        debug_assert!(keypath::check_relative(rel).is_ok());
+        self.root.join(rel)
+    }
+
+    fn put_base(&self, row: BaselineRow) -> Result<(), Failure> {
+        self.store().put_baseline(self.pair_id, &row)?;
+        Ok(())
+    }
+
+    fn forget(&self, rel: &str) -> Result<(), Failure> {
+        self.store().delete_baseline(self.pair_id, rel)?;
+        Ok(())
+    }
+
+    /// Base row for a file both sides now hold.
+    fn base_row(
+        &self,
+        rel: &str,
+        local: LocalState,
+        hash: Option<String>,
+        remote: &RemoteFile,
+    ) -> BaselineRow {
+        BaselineRow {
+            path: rel.into(),
+            local_size: local.size,
+            local_mtime_ms: local.mtime_ms,
+            local_inode: Some(local.inode),
+            local_hash: hash,
+            remote_etag: remote.etag.clone(),
+            remote_size: remote.size,
+            remote_mtime_ms: remote.mtime_ms,
+            synced_ms: (self.now_ms)(),
+        }
+    }
+
+    /// Whether the file at `rel` is still what the scan saw.
+    fn unchanged(&self, rel: &str, seen: &LocalFile) -> Result<(), Failure> {
+        let path = self.abs(rel);
+        match path.symlink_metadata() {
+            Ok(m)
+                if m.is_file()
+                    && m.len() == seen.size
+                    && snapshot::mtime_ms(&m) == seen.mtime_ms
+                    && m.ino() == seen.inode =>
+            {
+                Ok(())
+            }
+            Ok(_) => Err(Failure::Changed),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::Changed),
+            Err(e) => Err(io_failure(&path, e)),
+        }
+    }
+
+    /// Nothing is at `rel` (a new file appeared there since the scan otherwise).
+    fn still_absent(&self, rel: &str) -> Result<(), Failure> {
+        match self.abs(rel).symlink_metadata() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(Failure::Changed),
+        }
+    }
+
+    /// Creates the folders above `rel` inside the root, refusing to pass
+    /// through a symbolic link or a file.
+    fn make_parents(&self, rel: &str) -> Result<(), Failure> {
+        let mut dir = self.root.to_path_buf();
+        let segments: Vec<&str> = rel.split('/').collect();
+        for seg in &segments[..segments.len() - 1] {
+            dir.push(seg);
+            match dir.symlink_metadata() {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(Failure::Error(
+                        FaultKind::Io,
+                        format!("{} is not a folder (a file or a link is in the way)", dir.display()),
+                        false,
+                    ))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::create_dir(&dir).map_err(|e| io_failure(&dir, e))?
+                }
+                Err(e) => return Err(io_failure(&dir, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes folders left empty above `rel`, up to (not including) the root.
+    fn prune_parents(&self, rel: &str) {
+        let mut parts: Vec<&str> = rel.split('/').collect();
+        parts.pop();
+        while !parts.is_empty() {
+            if std::fs::remove_dir(self.root.join(parts.join("/"))).is_err() {
+                break; // not empty (or gone): stop
+            }
+            parts.pop();
+        }
+    }
+
+    fn bookkeeping(&self, a: &Action) -> Result<Done, Failure> {
+        match a {
+            Action::Forget { path } => {
+                self.forget(path)?;
+                Ok(Done::Bookkeeping)
+            }
+            Action::Refresh { path, local, remote, hash } => {
+                self.unchanged(path, local)?;
+                let state = LocalState { size: local.size, mtime_ms: local.mtime_ms, inode: local.inode };
+                self.put_base(self.base_row(path, state, hash.clone(), remote))?;
+                Ok(Done::Bookkeeping)
+            }
+            Action::Adopt { path, local, remote } => {
+                self.unchanged(path, local)?;
+                let state = LocalState { size: local.size, mtime_ms: local.mtime_ms, inode: local.inode };
+                self.put_base(self.base_row(path, state, local.hash.clone(), remote))?;
+                Ok(Done::Adopted)
+            }
+            _ => unreachable!("not a bookkeeping action"),
+        }
+    }
+
+    fn delete_local(&self, a: &Action) -> Result<Done, Failure> {
+        let Action::DeleteLocal { path, local } = a else { unreachable!() };
+        self.unchanged(path, local)?;
+        let abs = self.abs(path);
+        self.trash.put(&abs, path, (self.now_ms)()).map_err(|e| io_failure(&abs, e))?;
+        self.forget(path)?;
+        self.prune_parents(path);
+        Ok(Done::DeletedLocal)
+    }
+
+    async fn delete_remote(&self, out: &mut Outcome, deletes: Vec<(String, RemoteFile)>) {
+        for chunk in deletes.chunks(1000) {
+            let keys: Vec<String> = chunk.iter().map(|(_, r)| r.key.clone()).collect();
+            let refused = match self.remote.delete_batch(&keys).await {
+                Ok(refused) => refused,
+                Err(e) => {
+                    for (path, _) in chunk {
+                        out.errors.push(ActionError {
+                            path: path.clone(),
+                            action: "delete-remote".into(),
+                            kind: FaultKind::Remote(e.kind),
+                            message: e.to_string(),
+                            retryable: e.retryable(),
+                        });
+                    }
+                    continue;
+                }
+            };
+            for (path, remote) in chunk {
+                if let Some((_, e)) = refused.iter().find(|(k, _)| *k == remote.key) {
+                    out.errors.push(ActionError {
+                        path: path.clone(),
+                        action: "delete-remote".into(),
+                        kind: FaultKind::Remote(e.kind),
+                        message: e.to_string(),
+                        retryable: e.retryable(),
+                    });
+                    continue;
+                }
+                if let Err(Failure::Error(kind, message, retryable)) = self.forget(path) {
+                    out.errors.push(ActionError {
+                        path: path.clone(),
+                        action: "delete-remote".into(),
+                        kind,
+                        message,
+                        retryable,
+                    });
+                    continue;
+                }
+                out.deleted_remote.push(path.clone());
+                self.journal("delete-remote", path, None, None);
+                self.events.done("delete-remote", path, 0);
+            }
+        }
+    }
+
+    async fn transfer(&self, a: &Action) -> Result<Done, Failure> {
+        match a {
+            Action::Upload { path, local } => {
+                let bytes = self.upload(path, local).await?;
+                Ok(Done::Uploaded(bytes))
+            }
+            Action::Download { path, remote, local } => {
+                match local {
+                    Some(l) => self.unchanged(path, l)?,
+                    None => self.still_absent(path)?,
+                }
+                self.download(path, remote).await?;
+                Ok(Done::Downloaded(remote.size))
+            }
+            Action::Conflict { path, copy, local, remote, upload_copy } => {
+                self.conflict(path, copy, local, remote, *upload_copy).await
+            }
+            _ => unreachable!("not a transfer"),
+        }
+    }
+
+    async fn upload(&self, rel: &str, local: &LocalFile) -> Result<u64, Failure> {
+        let key = keypath::key_for(self.prefix, rel);
+        let expected = LocalState { size: local.size, mtime_ms: local.mtime_ms, inode: local.inode };
+        let up = self.transfers.upload(self.pair_id, &self.abs(rel), &key, &expected, self.progress).await?;
+        let remote = RemoteFile {
+            key,
+            size: up.remote.size,
+            etag: up.remote.etag.clone(),
+            last_modified_ms: up.remote.last_modified_ms,
+            mtime_ms: up.remote.mtime_ms.or(Some(up.local.mtime_ms)),
+            sha256: Some(up.sha256.clone()),
+        };
+        self.put_base(self.base_row(rel, up.local, Some(up.sha256), &remote))?;
+        Ok(up.local.size)
+    }
+
+    async fn download(&self, rel: &str, remote: &RemoteFile) -> Result<String, Failure> {
+        self.make_parents(rel)?;
+        let down = self.transfers.download(&remote.meta(), &self.abs(rel), self.progress).await?;
+        self.put_base(self.base_row(rel, down.local, Some(down.sha256.clone()), remote))?;
+        Ok(down.sha256)
+    }
+
+    /// The local version moves to `copy`; the remote one takes the name. If
+    /// the bytes turn out equal after all, the copy is dropped.
+    async fn conflict(
+        &self,
+        rel: &str,
+        copy: &str,
+        local: &LocalFile,
+        remote: &RemoteFile,
+        upload_copy: bool,
+    ) -> Result<Done, Failure> {
+        self.unchanged(rel, local)?;
+        self.still_absent(copy)?;
+        let (abs, abs_copy) = (self.abs(rel), self.abs(copy));
+        std::fs::rename(&abs, &abs_copy).map_err(|e| io_failure(&abs, e))?;
+        let remote_hash = match self.download(rel, remote).await {
+            Ok(h) => h,
+            Err(e) => {
+                // Put the local version back under its name; nothing is lost either way.
+                if abs.symlink_metadata().is_err() {
+                    let _ = std::fs::rename(&abs_copy, &abs);
+                }
+                return Err(e);
+            }
+        };
+        let local_hash = match &local.hash {
+            Some(h) => h.clone(),
+            None => snapshot::hash_file(&abs_copy).map_err(|e| io_failure(&abs_copy, e))?,
+        };
+        if local_hash == remote_hash {
+            std::fs::remove_file(&abs_copy).map_err(|e| io_failure(&abs_copy, e))?;
+            return Ok(Done::Conflict { copy: None, bytes_up: 0, bytes_down: remote.size });
+        }
+        let mut bytes_up = 0;
+        if upload_copy {
+            let m = abs_copy.symlink_metadata().map_err(|e| io_failure(&abs_copy, e))?;
+            let seen =
+                LocalFile { size: m.len(), mtime_ms: snapshot::mtime_ms(&m), inode: m.ino(), hash: None };
+            bytes_up = self.upload(copy, &seen).await?;
+        }
+        Ok(Done::Conflict { copy: Some(copy.to_string()), bytes_up, bytes_down: remote.size })
+    }
+}
+
+fn action_name(a: &Action) -> &'static str {
+    match a {
+        Action::Upload { .. } => "upload",
+        Action::Download { .. } => "download",
+        Action::DeleteLocal { .. } => "delete-local",
+        Action::DeleteRemote { .. } => "delete-remote",
+        Action::Adopt { .. } => "adopt",
+        Action::Conflict { .. } => "conflict",
+        Action::Forget { .. } => "forget",
+        Action::Refresh { .. } => "refresh",
+    }
+}

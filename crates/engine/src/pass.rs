@@ -1,0 +1,309 @@
+//! One sync pass of one pair: check identity, scan, list, settle doubts,
+//! plan, guard, execute, report.
+
+use crate::clock::Clock;
+use crate::event::{FaultKind, PairEvents, PairStatus, PassProgress};
+use crate::execute::{ActionError, Executor};
+use crate::guard::{self, DeleteGuard, NeedsConfirmation};
+use crate::ignore::{IgnoreError, IgnoreRules};
+use crate::keypath::Unsyncable;
+use crate::pair::Mode;
+use crate::plan::{self, Action, PlanInput};
+use crate::snapshot::{self, ScanError};
+use crate::transfer::Transfers;
+use crate::trash::Trash;
+use bucketsync_remote::{Remote, RemoteError};
+use bucketsync_store::{BaselineRow, Store, StoreError};
+use futures::StreamExt;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// A pair as the engine needs it.
+#[derive(Clone, Debug)]
+pub struct Pair {
+    pub id: i64,
+    pub name: String,
+    pub root: PathBuf,
+    /// Normalised: empty or ending with `/`.
+    pub prefix: String,
+    pub mode: Mode,
+    pub max_delete_percent: u32,
+    /// The bucket the pair was made for (from its row).
+    pub bucket: String,
+}
+
+/// Everything a pass works with. The remote and the clock are passed in.
+#[derive(Clone)]
+pub struct PassContext {
+    pub pair: Pair,
+    pub remote: Arc<dyn Remote>,
+    /// The bucket the policy points at now; must equal `pair.bucket`.
+    pub bucket_in_use: String,
+    pub transfers: Transfers,
+    pub store: Arc<Mutex<Store>>,
+    /// This pair's trash folder (inside the app's data dir).
+    pub trash_dir: PathBuf,
+    pub clock: Arc<dyn Clock>,
+    /// This machine's name, for conflict copies.
+    pub device: String,
+    /// Local files modified less than this long ago wait (0 in one-shot passes).
+    pub quiet_ms: i64,
+    pub events: PairEvents,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PassOptions {
+    /// The user confirmed the deletes a guard stopped.
+    pub confirm_deletes: bool,
+    /// Resume or abort the pair's recorded multipart uploads first (at pair start).
+    pub recover_uploads: bool,
+}
+
+/// What a pass did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PassReport {
+    pub pair: String,
+    pub uploaded: Vec<String>,
+    pub downloaded: Vec<String>,
+    pub deleted_local: Vec<String>,
+    pub deleted_remote: Vec<String>,
+    pub adopted: Vec<String>,
+    /// Conflict copies made.
+    pub conflicts: Vec<String>,
+    pub unsyncable: Vec<Unsyncable>,
+    /// Local files still being written, or changed while acted on: next pass.
+    pub waiting: Vec<String>,
+    /// Folders that could not be read (nothing below them was decided).
+    pub unreadable: Vec<String>,
+    pub errors: Vec<ActionError>,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+}
+
+impl PassReport {
+    /// Both sides agree on everything syncable and nothing failed.
+    pub fn converged(&self) -> bool {
+        self.errors.is_empty() && self.waiting.is_empty() && self.unreadable.is_empty()
+    }
+
+    /// Whether the pass moved or deleted anything.
+    pub fn changed_anything(&self) -> bool {
+        !(self.uploaded.is_empty()
+            && self.downloaded.is_empty()
+            && self.deleted_local.is_empty()
+            && self.deleted_remote.is_empty()
+            && self.conflicts.is_empty())
+    }
+}
+
+/// Why a pass stopped before executing.
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error(
+        "the pair '{pair}' was made for bucket '{recorded}', but its policy now points at '{in_use}'; \
+         it stays stopped so nothing is planned against the wrong bucket"
+    )]
+    StateMismatch { pair: String, recorded: String, in_use: String },
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error("cannot list the bucket: {0}")]
+    Listing(RemoteError),
+    #[error(transparent)]
+    Ignore(#[from] IgnoreError),
+    #[error("{0}")]
+    NeedsConfirmation(NeedsConfirmation),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl PassError {
+    pub fn kind(&self) -> Option<FaultKind> {
+        Some(match self {
+            PassError::StateMismatch { .. } => FaultKind::StateMismatch,
+            PassError::Scan(ScanError::RootMissing(_) | ScanError::RootNotFolder(_)) => {
+                FaultKind::RootMissing
+            }
+            PassError::Scan(ScanError::RootUnreadable { .. }) => FaultKind::Unreadable,
+            PassError::Listing(e) => FaultKind::Remote(e.kind),
+            PassError::Ignore(_) => FaultKind::IgnoreFile,
+            PassError::Store(_) => FaultKind::Store,
+            PassError::NeedsConfirmation(_) => return None,
+        })
+    }
+}
+
+/// HEADs at once while settling doubts.
+const HEADS_IN_FLIGHT: usize = 8;
+
+/// Runs one full pass.
+pub async fn run_pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassError> {
+    let result = pass(ctx, opts).await;
+    match &result {
+        Ok(report) => ctx
+            .events
+            .status(PairStatus::Idle { last_sync_ms: report.converged().then(|| ctx.clock.now_ms()) }),
+        Err(PassError::NeedsConfirmation(n)) => ctx
+            .events
+            .status(PairStatus::NeedsConfirmation { reason: n.reason.clone(), deletes: n.deletes.clone() }),
+        Err(e) => ctx.events.status(PairStatus::Error {
+            kind: e.kind().unwrap_or(FaultKind::Store),
+            message: e.to_string(),
+            retry_at_ms: None,
+        }),
+    }
+    result
+}
+
+async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassError> {
+    let pair = &ctx.pair;
+    if ctx.bucket_in_use != pair.bucket {
+        return Err(PassError::StateMismatch {
+            pair: pair.name.clone(),
+            recorded: pair.bucket.clone(),
+            in_use: ctx.bucket_in_use.clone(),
+        });
+    }
+    ctx.events.status(PairStatus::Scanning);
+    let mut report = PassReport { pair: pair.name.clone(), ..Default::default() };
+
+    if opts.recover_uploads {
+        if let Err(e) = ctx.transfers.recover(pair.id).await {
+            ctx.events.warning(format!("could not resume earlier uploads: {e}"));
+        }
+    }
+
+    let root = pair.root.clone();
+    let (rules, mut local, folds_case) = tokio::task::spawn_blocking(move || {
+        let rules = IgnoreRules::load(&root)?;
+        let local = snapshot::scan_local(&root, &rules)?;
+        let folds_case = folds_case(&root);
+        Ok::<_, PassError>((rules, local, folds_case))
+    })
+    .await
+    .expect("the scan task does not panic")?;
+    let mut remote =
+        snapshot::list_remote(ctx.remote.as_ref(), &pair.prefix, &rules).await.map_err(PassError::Listing)?;
+    let base: BTreeMap<String, BaselineRow> = {
+        let store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+        store.baselines(pair.id)?.into_iter().map(|b| (b.path.clone(), b)).collect()
+    };
+
+    // Settle doubts: hash touched files, HEAD changed objects of matching size.
+    let to_hash = snapshot::paths_to_hash(&base, &local, &remote);
+    if !to_hash.is_empty() {
+        let root = pair.root.clone();
+        let hashes = tokio::task::spawn_blocking(move || {
+            to_hash.into_iter().map(|p| (snapshot::hash_file(&root.join(&p)).ok(), p)).collect::<Vec<_>>()
+        })
+        .await
+        .expect("hashing does not panic");
+        for (hash, p) in hashes {
+            if let Some(f) = local.files.get_mut(&p) {
+                f.hash = hash;
+            }
+        }
+    }
+    let to_head = snapshot::keys_to_head(&base, &local, &remote);
+    let heads: Vec<_> = futures::stream::iter(to_head)
+        .map(|p| {
+            let key = remote.files[&p].key.clone();
+            let r = ctx.remote.clone();
+            async move { (p, r.head_with_metadata(&key).await) }
+        })
+        .buffer_unordered(HEADS_IN_FLIGHT)
+        .collect()
+        .await;
+    for (p, head) in heads {
+        // A failed HEAD leaves the content unknown, which is safe: equality
+        // is then settled by the transfer itself.
+        if let (Ok((meta, user)), Some(f)) = (head, remote.files.get_mut(&p)) {
+            if meta.etag == f.etag && meta.size == f.size {
+                f.mtime_ms = meta.mtime_ms;
+                f.sha256 =
+                    user.into_iter().find(|(k, _)| k == crate::transfer::SHA256_METADATA).map(|(_, v)| v);
+            }
+        }
+    }
+
+    let now_ms = ctx.clock.now_ms();
+    let planned = plan::plan(&PlanInput {
+        base: &base,
+        local: &local,
+        remote: &remote,
+        mode: pair.mode,
+        now_ms,
+        device: &ctx.device,
+        quiet_ms: ctx.quiet_ms,
+        folds_case,
+    });
+    report.unsyncable = planned.unsyncable.clone();
+    report.waiting = planned.waiting.clone();
+    report.unreadable = std::mem::take(&mut local.unreadable);
+
+    guard::check(
+        &planned,
+        base.len(),
+        local.files.len(),
+        DeleteGuard { max_delete_percent: pair.max_delete_percent, confirmed: opts.confirm_deletes },
+    )
+    .map_err(PassError::NeedsConfirmation)?;
+
+    let (files_total, bytes_total) =
+        planned.actions.iter().filter(|a| a.transfers()).fold((0, 0), |(n, b), a| {
+            let bytes = match a {
+                Action::Upload { local, .. } => local.size,
+                Action::Download { remote, .. } => remote.size,
+                Action::Conflict { local, remote, upload_copy, .. } => {
+                    remote.size + if *upload_copy { local.size } else { 0 }
+                }
+                _ => 0,
+            };
+            (n + 1, b + bytes)
+        });
+    let progress = PassProgress::new(ctx.events.clone(), files_total, bytes_total);
+    let trash = Trash::new(ctx.trash_dir.clone());
+    let clock = ctx.clock.clone();
+    let now = move || clock.now_ms();
+    let executor = Executor {
+        pair_id: pair.id,
+        root: &pair.root,
+        prefix: &pair.prefix,
+        remote: ctx.remote.as_ref(),
+        transfers: &ctx.transfers,
+        store: &ctx.store,
+        trash: &trash,
+        now_ms: &now,
+        events: &ctx.events,
+        progress: &progress,
+    };
+    let outcome = executor.run(planned.actions).await;
+    report.uploaded = outcome.uploaded;
+    report.downloaded = outcome.downloaded;
+    report.deleted_local = outcome.deleted_local;
+    report.deleted_remote = outcome.deleted_remote;
+    report.adopted = outcome.adopted;
+    report.conflicts = outcome.conflicts;
+    report.bytes_up = outcome.bytes_up;
+    report.bytes_down = outcome.bytes_down;
+    report.waiting.extend(outcome.deferred);
+    report.errors = outcome.errors;
+    {
+        let mut store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = store.trim_journal(pair.id, 10_000);
+    }
+    Ok(report)
+}
+
+/// Whether the file system of `root` treats `A` and `a` as one name.
+pub fn folds_case(root: &std::path::Path) -> bool {
+    let upper = root.join(".bucketsync-case-PROBE");
+    let lower = root.join(".bucketsync-case-probe");
+    if std::fs::write(&upper, b"").is_err() {
+        return false;
+    }
+    let folds = lower.symlink_metadata().is_ok();
+    let _ = std::fs::remove_file(&upper);
+    folds
+}
