@@ -5,7 +5,10 @@
 use crate::secret::{self, SecretSource};
 use crate::{Api, ApiError, ErrorKind};
 use bucketsync_remote::provider::preset;
-use bucketsync_remote::{cors, probe, Addressing, Connection, RawPolicy, S3Remote, Secret, Settings};
+use bucketsync_remote::{cors, probe, Addressing, Connection, RawPolicy, S3Remote, Settings};
+
+/// The secret access key a request carries in (never serialised out).
+pub use bucketsync_remote::Secret;
 use bucketsync_store::PolicyRow;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
