@@ -137,6 +137,10 @@ pub async fn run(api: &Api, cmd: PolicyCommand) -> Result<ExitCode, ApiError> {
     match cmd {
         PolicyCommand::Add { name, fields: f, json } => {
             let source = SecretSource::parse(f.secret_source.as_deref().unwrap_or("keyring"))?;
+            if source == SecretSource::Keyring {
+                // Say so before asking for a secret that could not be kept.
+                bucketsync_api::secret::keyring_available().await?;
+            }
             let secret = if secret_wanted(&source) { Some(read_secret(&f.provider)?) } else { None };
             let saved = api
                 .add_policy(AddPolicyRequest {
@@ -162,7 +166,10 @@ pub async fn run(api: &Api, cmd: PolicyCommand) -> Result<ExitCode, ApiError> {
             let moving = f.secret_source.as_deref().is_some_and(|s| s != current.secret_source);
             let new_key = f.access_key_id.as_deref().is_some_and(|k| k.trim() != current.access_key_id);
             let secret = match source {
-                SecretSource::Keyring if moving || new_key => Some(read_secret(&current.provider)?),
+                SecretSource::Keyring if moving || new_key => {
+                    bucketsync_api::secret::keyring_available().await?;
+                    Some(read_secret(&current.provider)?)
+                }
                 // Only the secret changes (e.g. a rotated key with the same id).
                 SecretSource::Keyring => std::env::var(SECRET_ENV).ok().filter(|s| !s.trim().is_empty()),
                 SecretSource::File(_) if secret_wanted(&source) => Some(read_secret(&current.provider)?),
