@@ -289,6 +289,17 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
     report.bytes_down = outcome.bytes_down;
     report.waiting.extend(outcome.deferred);
     report.errors = outcome.errors;
+    for list in [
+        &mut report.uploaded,
+        &mut report.downloaded,
+        &mut report.deleted_local,
+        &mut report.deleted_remote,
+        &mut report.adopted,
+        &mut report.conflicts,
+        &mut report.waiting,
+    ] {
+        list.sort();
+    }
     {
         let mut store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
         let _ = store.trim_journal(pair.id, 10_000);

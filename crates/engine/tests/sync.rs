@@ -1,0 +1,516 @@
+//! Sync scenarios against real S3 servers (Garage; moto for hostile keys),
+//! each ending with a pass that transfers nothing. "Another client" writes
+//! straight into the bucket through its own S3 client.
+
+use bucketsync_engine::clock::SystemClock;
+use bucketsync_engine::event::EventSink;
+use bucketsync_engine::event::PairEvents;
+use bucketsync_engine::keypath::Reason;
+use bucketsync_engine::pair::Mode;
+use bucketsync_engine::pass::{run_pass, Pair, PassContext, PassError, PassOptions, PassReport};
+use bucketsync_engine::transfer::{TransferLimits, Transfers};
+use bucketsync_remote::{Addressing, Connection, Remote, S3Remote, Secret};
+use bucketsync_store::{PairRow, PolicyRow, Store};
+use bucketsync_testserver::S3Server;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+const MIB: usize = 1024 * 1024;
+
+fn s3(server: &S3Server, bucket: &str) -> Arc<S3Remote> {
+    Arc::new(S3Remote::new(&Connection {
+        endpoint: Some(server.endpoint.clone()),
+        region: server.region.clone(),
+        bucket: bucket.to_string(),
+        addressing: Addressing::PathStyle,
+        access_key_id: server.access_key_id.clone(),
+        secret: Secret::new(server.secret_access_key.clone()),
+        sdk_checksums: false,
+    }))
+}
+
+/// One device: its own home (database, trash) and its own folder.
+struct Device {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    trash: PathBuf,
+    ctx: PassContext,
+}
+
+const PREFIX: &str = "team/docs/";
+
+fn device(server: &S3Server, bucket: &str, name: &str, mode: Mode) -> Device {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let root = tmp.path().join("folder");
+    std::fs::create_dir_all(&root).unwrap();
+    let mut store = Store::open(&home).unwrap();
+    let policy_id = store
+        .insert_policy(&PolicyRow {
+            id: 0,
+            name: "p".into(),
+            provider: "garage".into(),
+            endpoint: Some(server.endpoint.clone()),
+            region: server.region.clone(),
+            bucket: bucket.into(),
+            addressing: "path-style".into(),
+            public: false,
+            cdn_url: None,
+            account_id: None,
+            access_key_id: server.access_key_id.clone(),
+            secret_source: "env:UNUSED".into(),
+            created_ms: 0,
+            updated_ms: 0,
+        })
+        .unwrap();
+    let pair_id = store
+        .insert_pair(&PairRow {
+            id: 0,
+            name: "docs".into(),
+            policy_id,
+            local_root: root.display().to_string(),
+            prefix: PREFIX.into(),
+            mode: mode.as_str().into(),
+            paused: false,
+            max_delete_percent: 50,
+            bucket: bucket.into(),
+            created_ms: 0,
+        })
+        .unwrap();
+    let store = Arc::new(Mutex::new(store));
+    let remote: Arc<dyn Remote> = s3(server, bucket);
+    let limits = TransferLimits {
+        max_concurrent_parts: 3,
+        min_part_size: 5 * MIB as u64,
+        max_parts: 10_000,
+        multipart_threshold: 6 * MIB as u64,
+    };
+    let transfers =
+        Transfers::new(remote.clone(), store.clone(), limits, Arc::new(tokio::sync::Semaphore::new(3)));
+    let trash = home.join("trash/docs");
+    let ctx = PassContext {
+        pair: Pair {
+            id: pair_id,
+            name: "docs".into(),
+            root: root.clone(),
+            prefix: PREFIX.into(),
+            mode,
+            max_delete_percent: 50,
+            bucket: bucket.into(),
+        },
+        remote,
+        bucket_in_use: bucket.into(),
+        transfers,
+        store,
+        trash_dir: trash.clone(),
+        clock: Arc::new(SystemClock),
+        device: name.into(),
+        quiet_ms: 0,
+        events: PairEvents { pair_id, pair: "docs".into(), sink: EventSink::none() },
+    };
+    Device { _tmp: tmp, root, trash, ctx }
+}
+
+impl Device {
+    async fn sync(&self) -> PassReport {
+        let r = self.try_sync(PassOptions { recover_uploads: true, confirm_deletes: false }).await.unwrap();
+        assert!(r.errors.is_empty(), "errors: {:?}", r.errors);
+        r
+    }
+
+    async fn try_sync(&self, opts: PassOptions) -> Result<PassReport, PassError> {
+        run_pass(&self.ctx, opts).await
+    }
+
+    /// A pass after convergence: nothing moves, nothing is deleted.
+    async fn assert_quiet(&self) {
+        let r = self.sync().await;
+        assert!(!r.changed_anything(), "second pass still changed things: {r:?}");
+        assert!(r.adopted.is_empty(), "{r:?}");
+        assert!(r.converged(), "{r:?}");
+    }
+
+    fn write(&self, rel: &str, content: impl AsRef<[u8]>) {
+        let p = self.root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    fn read(&self, rel: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.root.join(rel)).ok()
+    }
+
+    /// Every file below the root, relative, sorted.
+    fn files(&self) -> Vec<String> {
+        fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_dir() {
+                    walk(&e.path(), base, out);
+                } else {
+                    out.push(e.path().strip_prefix(base).unwrap().to_string_lossy().into_owned());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, &self.root, &mut out);
+        out.sort();
+        out
+    }
+}
+
+/// Another client writing straight into the bucket.
+struct Other(Arc<S3Remote>);
+
+impl Other {
+    async fn put(&self, rel: &str, content: impl Into<Bytes>) {
+        self.0.put_bytes(&format!("{PREFIX}{rel}"), content.into(), &[]).await.unwrap();
+    }
+    /// As a Bucketsync device would: with the content hash in metadata.
+    async fn put_hashed(&self, rel: &str, content: &'static [u8]) {
+        let sha = hex(&Sha256::digest(content));
+        let meta = vec![("sha256".to_string(), sha)];
+        self.0.put_bytes(&format!("{PREFIX}{rel}"), Bytes::from_static(content), &meta).await.unwrap();
+    }
+    async fn delete(&self, rel: &str) {
+        let refused = self.0.delete_batch(&[format!("{PREFIX}{rel}")]).await.unwrap();
+        assert!(refused.is_empty());
+    }
+    async fn get(&self, rel: &str) -> Option<Vec<u8>> {
+        let key = format!("{PREFIX}{rel}");
+        let meta = self.0.head(&key).await.ok()?;
+        Some(self.0.get_range(&key, 0..meta.size).await.unwrap().to_vec())
+    }
+    /// Keys under the pair's prefix, relative, sorted.
+    async fn keys(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self.0.list_page(PREFIX, token).await.unwrap();
+            out.extend(page.objects.into_iter().map(|o| o.key[PREFIX.len()..].to_string()));
+            match page.continuation {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn setup(hint: &str) -> (Device, Other, String) {
+    let server = S3Server::garage();
+    let bucket = server.create_bucket(hint);
+    (device(server, &bucket, "laptop", Mode::TwoWay), Other(s3(server, &bucket)), bucket)
+}
+
+/// Sets up four synced files: a.txt, b.txt, d/c.txt, d/e.txt.
+async fn synced_four(hint: &str) -> (Device, Other, String) {
+    let (dev, other, bucket) = setup(hint);
+    for (p, c) in [("a.txt", "alpha"), ("b.txt", "bravo"), ("d/c.txt", "charlie"), ("d/e.txt", "echo")] {
+        dev.write(p, c);
+    }
+    let r = dev.sync().await;
+    assert_eq!(r.uploaded.len(), 4);
+    (dev, other, bucket)
+}
+
+#[tokio::test]
+async fn first_sync_is_a_union_and_equal_files_are_adopted() {
+    let (dev, other, _) = setup("union");
+    dev.write("local-only.txt", "mine");
+    dev.write("sub/dir/deep.txt", "deep");
+    dev.write("same-hashed.txt", "equal content");
+    dev.write("same-plain.txt", "equal too");
+    dev.write("differs.txt", "local side");
+    other.put("remote-only.txt", "theirs").await;
+    other.put_hashed("same-hashed.txt", b"equal content").await;
+    other.put("same-plain.txt", "equal too").await;
+    other.put("differs.txt", "remote side!").await;
+    let r = dev.sync().await;
+    for p in ["local-only.txt", "sub/dir/deep.txt"] {
+        assert!(r.uploaded.contains(&p.to_string()), "{p} not uploaded: {r:?}");
+    }
+    assert!(r.adopted.contains(&"same-hashed.txt".to_string()));
+    assert!(
+        !r.downloaded.contains(&"same-hashed.txt".to_string()),
+        "equal content with a hash is adopted without transfer"
+    );
+    // Equal content without a hash is recognised once fetched: no conflict copy.
+    assert!(r.adopted.contains(&"same-plain.txt".to_string()));
+    assert!(r.downloaded.contains(&"remote-only.txt".to_string()));
+    assert_eq!(r.conflicts.len(), 1, "{r:?}");
+    assert!(r.conflicts[0].starts_with("differs (conflict ") && r.conflicts[0].ends_with(" laptop).txt"));
+    assert_eq!(dev.read("differs.txt").unwrap(), b"remote side!", "the remote version keeps the name");
+    assert_eq!(dev.read(&r.conflicts[0]).unwrap(), b"local side");
+    assert_eq!(other.get(&r.conflicts[0]).await.unwrap(), b"local side", "the conflict copy is uploaded too");
+    assert_eq!(dev.read("remote-only.txt").unwrap(), b"theirs");
+    assert_eq!(dev.files(), other.keys().await);
+    dev.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn local_create_modify_delete_propagate() {
+    let (dev, other, _) = synced_four("local-changes").await;
+    dev.write("new.txt", "fresh");
+    dev.write("a.txt", "alpha, edited");
+    std::fs::remove_file(dev.root.join("b.txt")).unwrap();
+    let r = dev.sync().await;
+    assert_eq!(r.uploaded, ["a.txt", "new.txt"]);
+    assert_eq!(r.deleted_remote, ["b.txt"]);
+    assert_eq!(other.keys().await, ["a.txt", "d/c.txt", "d/e.txt", "new.txt"]);
+    assert_eq!(other.get("a.txt").await.unwrap(), b"alpha, edited");
+    dev.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn remote_create_modify_delete_propagate_and_deletes_go_to_trash() {
+    let (dev, other, _) = synced_four("remote-changes").await;
+    other.put("new.txt", "from elsewhere").await;
+    other.put("a.txt", "alpha, edited remotely").await;
+    other.delete("b.txt").await;
+    let r = dev.sync().await;
+    assert_eq!(r.downloaded, ["a.txt", "new.txt"]);
+    assert_eq!(r.deleted_local, ["b.txt"]);
+    assert_eq!(dev.read("a.txt").unwrap(), b"alpha, edited remotely");
+    assert_eq!(dev.read("new.txt").unwrap(), b"from elsewhere");
+    assert!(dev.read("b.txt").is_none());
+    let trashed: Vec<_> =
+        std::fs::read_dir(&dev.trash).unwrap().map(|e| e.unwrap().path().join("b.txt")).collect();
+    assert_eq!(std::fs::read(&trashed[0]).unwrap(), b"bravo", "the deleted file is in the trash");
+    dev.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn both_modified_keep_both_versions_on_both_sides() {
+    let (dev, other, _) = synced_four("both-modified").await;
+    dev.write("a.txt", "local edit");
+    other.put("a.txt", "remote edit, longer").await;
+    let r = dev.sync().await;
+    assert_eq!(r.conflicts.len(), 1);
+    let copy = &r.conflicts[0];
+    assert_eq!(dev.read("a.txt").unwrap(), b"remote edit, longer");
+    assert_eq!(dev.read(copy).unwrap(), b"local edit");
+    assert_eq!(other.get(copy).await.unwrap(), b"local edit");
+    assert_eq!(dev.files(), other.keys().await);
+    dev.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn delete_versus_modify_the_modification_wins() {
+    let (dev, other, _) = synced_four("delete-vs-modify").await;
+    // Deleted locally, modified remotely: restored locally.
+    std::fs::remove_file(dev.root.join("a.txt")).unwrap();
+    other.put("a.txt", "remote edit").await;
+    // Modified locally, deleted remotely: restored remotely.
+    dev.write("b.txt", "local edit");
+    other.delete("b.txt").await;
+    let r = dev.sync().await;
+    assert_eq!(r.downloaded, ["a.txt"]);
+    assert_eq!(r.uploaded, ["b.txt"]);
+    assert!(r.deleted_local.is_empty() && r.deleted_remote.is_empty());
+    assert_eq!(dev.read("a.txt").unwrap(), b"remote edit");
+    assert_eq!(other.get("b.txt").await.unwrap(), b"local edit");
+    dev.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn both_deleted_is_forgotten_quietly() {
+    let (dev, other, _) = synced_four("both-deleted").await;
+    std::fs::remove_file(dev.root.join("a.txt")).unwrap();
+    other.delete("a.txt").await;
+    let r = dev.sync().await;
+    assert!(!r.changed_anything(), "{r:?}");
+    assert_eq!(other.keys().await, ["b.txt", "d/c.txt", "d/e.txt"]);
+    let base = dev.ctx.store.lock().unwrap().baselines(dev.ctx.pair.id).unwrap();
+    assert_eq!(base.len(), 3, "the base row of a.txt is gone");
+    dev.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn a_renamed_directory_moves_on_the_other_side() {
+    let (dev, other, _) = synced_four("renamed-dir").await;
+    dev.write("x1.txt", "x1");
+    dev.write("x2.txt", "x2");
+    dev.sync().await;
+    std::fs::rename(dev.root.join("d"), dev.root.join("renamed")).unwrap();
+    let r = dev.sync().await;
+    assert_eq!(r.uploaded, ["renamed/c.txt", "renamed/e.txt"]);
+    assert_eq!(r.deleted_remote, ["d/c.txt", "d/e.txt"]);
+    assert_eq!(other.keys().await, ["a.txt", "b.txt", "renamed/c.txt", "renamed/e.txt", "x1.txt", "x2.txt"]);
+    dev.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn zero_byte_files_sync_both_ways() {
+    let (dev, other, _) = setup("zero-bytes");
+    dev.write("empty-local", "");
+    other.put("empty-remote", Bytes::new()).await;
+    let r = dev.sync().await;
+    assert_eq!(r.uploaded, ["empty-local"]);
+    assert_eq!(r.downloaded, ["empty-remote"]);
+    assert_eq!(other.get("empty-local").await.unwrap(), b"");
+    assert_eq!(dev.read("empty-remote").unwrap(), b"");
+    dev.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn files_over_the_multipart_threshold_sync_both_ways() {
+    let server = S3Server::garage();
+    let bucket = server.create_bucket("multipart");
+    let a = device(server, &bucket, "a", Mode::TwoWay);
+    let b = device(server, &bucket, "b", Mode::TwoWay);
+    let big: Vec<u8> = (0..13 * MIB).map(|i| (i * 7 % 251) as u8).collect();
+    a.write("big.bin", &big);
+    let r = a.sync().await;
+    assert_eq!(r.uploaded, ["big.bin"]);
+    assert_eq!(r.bytes_up, big.len() as u64);
+    let r = b.sync().await;
+    assert_eq!(r.downloaded, ["big.bin"]);
+    assert!(b.read("big.bin").unwrap() == big, "the multipart object arrives intact");
+    // And back: edited on b, uploaded, downloaded on a.
+    let mut edited = big.clone();
+    edited.extend_from_slice(b"tail");
+    b.write("big.bin", &edited);
+    assert_eq!(b.sync().await.uploaded, ["big.bin"]);
+    assert_eq!(a.sync().await.downloaded, ["big.bin"]);
+    assert!(a.read("big.bin").unwrap() == edited);
+    a.assert_quiet().await;
+    b.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn a_missing_root_never_becomes_deletes() {
+    let (dev, other, _) = synced_four("root-missing").await;
+    std::fs::rename(&dev.root, dev.root.with_extension("unmounted")).unwrap();
+    let err = dev.try_sync(PassOptions::default()).await.unwrap_err();
+    assert!(matches!(err, PassError::Scan(_)), "{err}");
+    assert_eq!(other.keys().await.len(), 4, "nothing was deleted from the bucket");
+    // An emptied root (mount point without its drive) asks first, even when confirmed deletes would be allowed by share.
+    std::fs::create_dir(&dev.root).unwrap();
+    let err = dev.try_sync(PassOptions::default()).await.unwrap_err();
+    match err {
+        PassError::NeedsConfirmation(n) => assert_eq!(n.deletes.len(), 4),
+        other => panic!("{other}"),
+    }
+    assert_eq!(other.keys().await.len(), 4);
+    std::fs::remove_dir(&dev.root).unwrap();
+    std::fs::rename(dev.root.with_extension("unmounted"), &dev.root).unwrap();
+    dev.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn more_deletes_than_the_share_need_confirmation() {
+    let (dev, other, _) = synced_four("max-delete").await;
+    for p in ["a.txt", "b.txt", "d/c.txt"] {
+        std::fs::remove_file(dev.root.join(p)).unwrap();
+    }
+    let err = dev.try_sync(PassOptions::default()).await.unwrap_err();
+    let PassError::NeedsConfirmation(n) = err else { panic!("{err}") };
+    let listed: Vec<_> = n.deletes.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(listed, ["a.txt", "b.txt", "d/c.txt"]);
+    assert!(n.reason.contains("3 of 4"), "{}", n.reason);
+    assert_eq!(other.keys().await.len(), 4, "nothing deleted before confirmation");
+    let r = dev.try_sync(PassOptions { confirm_deletes: true, recover_uploads: false }).await.unwrap();
+    assert_eq!(r.deleted_remote.len(), 3);
+    assert_eq!(other.keys().await, ["d/e.txt"]);
+    dev.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn a_policy_pointed_at_another_bucket_stops_the_pair() {
+    let (mut dev, _other, _) = setup("mismatch");
+    dev.ctx.bucket_in_use = "some-other-bucket".into();
+    let err = dev.try_sync(PassOptions::default()).await.unwrap_err();
+    assert!(matches!(err, PassError::StateMismatch { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn hostile_keys_are_never_written_and_never_deleted() {
+    let server = S3Server::moto();
+    let bucket = server.create_bucket("hostile");
+    let dev = device(server, &bucket, "laptop", Mode::TwoWay);
+    let other = Other(s3(server, &bucket));
+    for key in
+        ["../escape.txt", "a//b.txt", "./dot.txt", "ctl\ttab.txt", "clash", "clash/inner.txt", "ok.txt"]
+    {
+        other.put(key, "x").await;
+    }
+    let r = dev.sync().await;
+    assert_eq!(r.downloaded, ["ok.txt"]);
+    let reasons: Vec<(String, Reason)> =
+        r.unsyncable.iter().map(|u| (u.name[PREFIX.len()..].to_string(), u.reason.clone())).collect();
+    for (key, reason) in [
+        ("../escape.txt", Reason::DotSegment),
+        ("a//b.txt", Reason::EmptySegment),
+        ("./dot.txt", Reason::DotSegment),
+        ("ctl\ttab.txt", Reason::ControlCharacter),
+        ("clash", Reason::FileFolderCollision("clash/inner.txt".into())),
+        ("clash/inner.txt", Reason::FileFolderCollision("clash".into())),
+    ] {
+        assert!(
+            reasons.contains(&(key.to_string(), reason.clone())),
+            "{key}: {reason:?} missing from {reasons:?}"
+        );
+    }
+    assert_eq!(dev.files(), ["ok.txt"]);
+    let parent = dev.root.parent().unwrap();
+    assert!(
+        !parent.join("escape.txt").exists() && !dev.root.join("../team").exists(),
+        "nothing outside the root"
+    );
+    // Deleting the only syncable file locally leaves every hostile key alone.
+    std::fs::remove_file(dev.root.join("ok.txt")).unwrap();
+    let r = dev.try_sync(PassOptions { confirm_deletes: true, recover_uploads: false }).await.unwrap();
+    assert_eq!(r.deleted_remote, ["ok.txt"]);
+    assert_eq!(other.keys().await.len(), 6, "hostile keys stay untouched in the bucket");
+    dev.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn two_devices_editing_offline_converge_with_one_copy_per_divergent_edit() {
+    let server = S3Server::garage();
+    let bucket = server.create_bucket("two-devices");
+    let a = device(server, &bucket, "alice-pc", Mode::TwoWay);
+    let b = device(server, &bucket, "bob-pc", Mode::TwoWay);
+    let other = Other(s3(server, &bucket));
+    for (p, c) in
+        [("shared.txt", "v1"), ("notes/a.md", "note a"), ("notes/b.md", "note b"), ("keep.txt", "k")]
+    {
+        a.write(p, c);
+    }
+    a.sync().await;
+    let r = b.sync().await;
+    assert_eq!(r.downloaded.len(), 4);
+    // B had an equal file already? No: everything came down. Now both edit offline.
+    a.write("shared.txt", "alice's version");
+    b.write("shared.txt", "bob's version, different");
+    a.write("notes/a.md", "note a, edited by alice");
+    b.write("notes/b.md", "note b, edited by bob");
+    b.write("bob-new.txt", "new on bob");
+    std::fs::remove_file(a.root.join("keep.txt")).unwrap();
+    a.sync().await;
+    let rb = b.sync().await;
+    assert_eq!(rb.conflicts.len(), 1, "exactly one copy for the one divergent edit: {rb:?}");
+    let ra = a.sync().await;
+    assert!(ra.conflicts.is_empty(), "no second copy on the other device: {ra:?}");
+    assert_eq!(a.files(), b.files());
+    assert_eq!(a.files(), other.keys().await);
+    assert_eq!(a.read("shared.txt").unwrap(), b"alice's version");
+    assert_eq!(a.read(&rb.conflicts[0]).unwrap(), b"bob's version, different");
+    assert!(rb.conflicts[0].contains("bob-pc"));
+    assert_eq!(b.read("notes/a.md").unwrap(), b"note a, edited by alice");
+    assert_eq!(a.read("notes/b.md").unwrap(), b"note b, edited by bob");
+    assert!(a.read("keep.txt").is_none() && b.read("keep.txt").is_none());
+    // No ping-pong: further passes on both devices do nothing.
+    for _ in 0..2 {
+        a.assert_quiet().await;
+        b.assert_quiet().await;
+    }
+}
