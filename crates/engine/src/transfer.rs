@@ -69,7 +69,7 @@ impl Default for TransferLimits {
     fn default() -> Self {
         TransferLimits {
             max_concurrent_parts: 4,
-            min_part_size: 8 * 1024 * 1024,
+            min_part_size: 5 * 1024 * 1024,
             max_parts: 10_000,
             multipart_threshold: MAX_IN_MEMORY_PUT,
         }
