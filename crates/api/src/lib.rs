@@ -12,20 +12,24 @@
 pub mod command;
 pub mod error;
 pub mod home;
+pub mod pair;
 pub mod policy;
 pub mod provider;
 pub mod secret;
+pub mod sync;
 
 pub use error::{ApiError, ErrorKind};
 
 use bucketsync_store::Store;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// One open home: its database and everything reached from it.
 pub struct Api {
     home: PathBuf,
-    store: Mutex<Store>,
+    store: Arc<Mutex<Store>>,
+    /// Bounds transfer requests across every pair (the engine's shared semaphore).
+    transfer_slots: Arc<tokio::sync::Semaphore>,
     /// One shared S3 client per policy ([`Api::remote`]).
     remotes: policy::RemoteCache,
 }
@@ -34,7 +38,14 @@ impl Api {
     /// Opens the home at `home` (see [`home::resolve`]), creating it if needed.
     pub fn open(home: &Path) -> Result<Api, ApiError> {
         let store = Store::open(home)?;
-        Ok(Api { home: home.to_path_buf(), store: Mutex::new(store), remotes: Default::default() })
+        Ok(Api {
+            home: home.to_path_buf(),
+            store: Arc::new(Mutex::new(store)),
+            transfer_slots: Arc::new(tokio::sync::Semaphore::new(
+                bucketsync_engine::transfer::TransferLimits::default().max_concurrent_parts,
+            )),
+            remotes: Default::default(),
+        })
     }
 
     pub fn home(&self) -> &Path {

@@ -6,8 +6,13 @@
 //! plain lines. Exit codes: 0 success, 1 the operation failed (the message
 //! says why and what to do), 2 usage error (clap's own).
 
+mod daemon;
+mod ls;
 mod output;
+mod pair;
 mod policy;
+mod status;
+mod sync;
 
 use bucketsync_api::{Api, ApiError};
 use clap::{Parser, Subcommand};
@@ -33,6 +38,25 @@ enum Command {
     /// Storage policies: everything needed to reach one bucket
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Pairs: a local folder synced with a key prefix of a policy's bucket
+    #[command(subcommand)]
+    Pair(pair::PairCommand),
+    /// One full sync pass; exit 0 iff every pair converged without errors
+    Sync(sync::SyncArgs),
+    /// Watch and sync every pair until SIGINT/SIGTERM
+    Daemon,
+    /// Each pair's state and recent activity
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a policy's bucket: POLICY or POLICY:PREFIX
+    Ls {
+        #[arg(value_name = "POLICY[:PREFIX]")]
+        target: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -59,5 +83,10 @@ async fn run(cli: Cli) -> Result<ExitCode, ApiError> {
     let api = Api::open(&home)?;
     match cli.command {
         Command::Policy(cmd) => policy::run(&api, cmd).await,
+        Command::Pair(cmd) => pair::run(&api, cmd).await,
+        Command::Sync(args) => sync::run(&api, args).await,
+        Command::Daemon => daemon::run(&api).await,
+        Command::Status { json } => status::run(&api, json),
+        Command::Ls { target, json } => ls::run(&api, &target, json).await,
     }
 }

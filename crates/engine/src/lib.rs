@@ -21,3 +21,4 @@ pub mod event;
 pub mod execute;
 pub mod pass;
 pub mod trash;
+pub mod runner;

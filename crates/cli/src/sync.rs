@@ -1,0 +1,138 @@
+//! `bucketsync sync [PAIR] [--json]`: one full pass; exit 0 iff every pair
+//! converged without errors. Also renders engine events for `daemon`.
+
+use crate::output::print_json;
+use bucketsync_api::sync::{Event, EventKind, EventSink, PairStatus, SyncRequest, SyncSummary};
+use bucketsync_api::{Api, ApiError};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+#[derive(clap::Args)]
+pub struct SyncArgs {
+    /// Only this pair [default: every pair that is not paused]
+    pub pair: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+    /// Go ahead with deletes a guard stopped (after reading the list it printed)
+    #[arg(long)]
+    pub confirm_deletes: bool,
+}
+
+/// Shows events: a progress bar on a terminal, plain lines on stderr otherwise.
+pub fn event_printer(quiet_lines: bool) -> EventSink {
+    let terminal = std::io::stderr().is_terminal();
+    let bar: Arc<Mutex<Option<ProgressBar>>> = Arc::new(Mutex::new(None));
+    EventSink::new(move |e: &Event| {
+        let mut bar = bar.lock().unwrap_or_else(|p| p.into_inner());
+        let line = match &e.kind {
+            EventKind::Status {
+                status:
+                    PairStatus::Transferring { files_done, files_total, bytes_done, bytes_total, rate_bps },
+            } => {
+                if terminal {
+                    let b = bar.get_or_insert_with(|| {
+                        let b = ProgressBar::new(*bytes_total);
+                        b.set_style(
+                            ProgressStyle::with_template(
+                                "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}",
+                            )
+                            .unwrap_or_else(|_| ProgressStyle::default_bar())
+                            .progress_chars("=> "),
+                        );
+                        b
+                    });
+                    b.set_length(*bytes_total);
+                    b.set_position(*bytes_done);
+                    b.set_message(format!("{}: {files_done}/{files_total} files", e.pair));
+                }
+                let _ = rate_bps;
+                None
+            }
+            EventKind::Status { status: PairStatus::Scanning } => Some(format!("{}: scanning", e.pair)),
+            EventKind::Status { status: PairStatus::Idle { .. } } => {
+                if let Some(b) = bar.take() {
+                    b.finish_and_clear();
+                }
+                None
+            }
+            EventKind::Status { status } => {
+                if let Some(b) = bar.take() {
+                    b.finish_and_clear();
+                }
+                Some(format!("{}: {}", e.pair, serde_json::to_string(status).unwrap_or_default()))
+            }
+            EventKind::Done { action, path, bytes } if !quiet_lines => Some(if *bytes > 0 {
+                format!("{}: {action} {path} ({bytes} B)", e.pair)
+            } else {
+                format!("{}: {action} {path}", e.pair)
+            }),
+            EventKind::Done { .. } => None,
+            EventKind::Warning { message } => Some(format!("{}: warning: {message}", e.pair)),
+        };
+        if let Some(line) = line {
+            match bar.as_ref() {
+                Some(b) => b.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
+    })
+}
+
+fn print_summary(s: &SyncSummary) {
+    if let Some(e) = &s.error {
+        println!("{}: error: {}", s.pair, e.message);
+        if let Some(h) = &e.hint {
+            println!("  hint: {h}");
+        }
+        return;
+    }
+    if let Some(n) = &s.needs_confirmation {
+        println!("{}: needs confirmation: {}", s.pair, n.reason);
+        for d in &n.deletes {
+            println!("  would delete from {}: {}", d.side, d.path);
+        }
+        println!("  nothing was deleted; to go ahead run `bucketsync sync {} --confirm-deletes`", s.pair);
+        return;
+    }
+    println!(
+        "{}: {} uploaded, {} downloaded, {} deleted, {} conflicts, {} unsyncable{}",
+        s.pair,
+        s.uploaded.len(),
+        s.downloaded.len(),
+        s.deleted_local.len() + s.deleted_remote.len(),
+        s.conflicts.len(),
+        s.unsyncable.len(),
+        if s.converged { "" } else { " (not converged)" }
+    );
+    for c in &s.conflicts {
+        println!("  conflict copy: {c}");
+    }
+    for u in &s.unsyncable {
+        println!("  unsyncable ({}): {:?}: {}", u.side, u.name, u.reason);
+    }
+    for w in &s.waiting {
+        println!("  waiting: {w}");
+    }
+    for e in &s.errors {
+        println!("  error: {} {}: {}", e.action, e.path, e.message);
+    }
+}
+
+pub async fn run(api: &Api, args: SyncArgs) -> Result<ExitCode, ApiError> {
+    let sink = event_printer(args.json);
+    let summaries =
+        api.sync(SyncRequest { pair: args.pair, confirm_deletes: args.confirm_deletes }, sink).await?;
+    let ok = summaries.iter().all(|s| s.converged && s.error.is_none() && s.needs_confirmation.is_none());
+    if args.json {
+        print_json(&summaries);
+    } else if summaries.is_empty() {
+        println!("No pairs to sync. Add one with `bucketsync pair add DIR --policy NAME`.");
+    } else {
+        for s in &summaries {
+            print_summary(s);
+        }
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

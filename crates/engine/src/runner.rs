@@ -1,0 +1,237 @@
+//! The per-pair task: watches the folder, polls the bucket, runs passes, and
+//! takes commands. Watch events only schedule passes; the scan is the source
+//! of truth, so a lost or overflowed event can delay a change but never hide
+//! it (an overflow or a watch limit triggers a full pass and a warning, and
+//! the bucket poll runs a full pass anyway).
+
+use crate::event::{EventSink, FaultKind, PairEvents, PairStatus};
+use crate::pass::{run_pass, PassContext, PassError, PassOptions};
+use notify::RecursiveMode;
+use notify_debouncer_full::{new_debouncer, DebounceEventResult};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Timings of a runner.
+#[derive(Clone, Copy, Debug)]
+pub struct RunnerConfig {
+    /// How often the bucket is listed when nothing happens locally.
+    pub poll_interval: Duration,
+    /// Watch events are gathered for this long before a pass is scheduled.
+    pub debounce: Duration,
+    /// A file must be unmodified this long before it is uploaded.
+    pub quiet: Duration,
+    /// Wait before retrying after a failed pass.
+    pub retry_after: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            poll_interval: Duration::from_secs(60),
+            debounce: Duration::from_secs(2),
+            quiet: Duration::from_secs(3),
+            retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a runner can be told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    SyncNow,
+    Pause,
+    Resume,
+    /// Go ahead with the deletes a guard stopped (one pass).
+    ConfirmDeletes,
+}
+
+/// A running pair. Dropping the handle cancels the task.
+pub struct PairHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    cancel: CancellationToken,
+    status: watch::Receiver<PairStatus>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl PairHandle {
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+
+    pub fn status(&self) -> PairStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change.
+    pub fn watch_status(&self) -> watch::Receiver<PairStatus> {
+        self.status.clone()
+    }
+
+    /// Stops the task and waits for it to end.
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for PairHandle {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Why a pass was scheduled.
+enum Signal {
+    Changed,
+    /// Events were lost (queue overflow, watch limit): everything is rescanned.
+    Rescan(String),
+}
+
+/// Starts the pair's task. `paused` pairs wait for [`Command::Resume`].
+pub fn spawn(mut ctx: PassContext, config: RunnerConfig, paused: bool) -> PairHandle {
+    let initial = if paused { PairStatus::Paused } else { PairStatus::Idle { last_sync_ms: None } };
+    let (status_tx, status_rx) = watch::channel(initial);
+    // Every status event also updates the handle's status.
+    let outer = ctx.events.sink.clone();
+    let status_tx = Arc::new(status_tx);
+    let tx = status_tx.clone();
+    ctx.events.sink = EventSink::new(move |e| {
+        if let crate::event::EventKind::Status { status } = &e.kind {
+            tx.send_replace(status.clone());
+        }
+        outer.emit(e.clone());
+    });
+    ctx.quiet_ms = config.quiet.as_millis() as i64;
+    let (commands, rx) = mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(run(ctx, config, rx, cancel.clone(), paused));
+    PairHandle { commands, cancel, status: status_rx, task: Some(task) }
+}
+
+async fn run(
+    ctx: PassContext,
+    config: RunnerConfig,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    cancel: CancellationToken,
+    mut paused: bool,
+) {
+    let events = ctx.events.clone();
+    let (signal_tx, mut signals) = mpsc::unbounded_channel();
+    let _watcher = watch_root(&ctx, config.debounce, signal_tx, &events);
+    let mut next_pass = (!paused).then(Instant::now);
+    let mut first = true;
+    let mut confirm = false;
+    if paused {
+        events.status(PairStatus::Paused);
+    }
+    loop {
+        let due = next_pass.filter(|_| !paused);
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            command = commands.recv() => match command {
+                None => break,
+                Some(Command::SyncNow) => next_pass = Some(Instant::now()),
+                Some(Command::Pause) => {
+                    paused = true;
+                    events.status(PairStatus::Paused);
+                }
+                Some(Command::Resume) => {
+                    paused = false;
+                    next_pass = Some(Instant::now());
+                }
+                Some(Command::ConfirmDeletes) => {
+                    confirm = true;
+                    next_pass = Some(Instant::now());
+                }
+            },
+            Some(signal) = signals.recv() => {
+                if let Signal::Rescan(why) = signal {
+                    events.warning(format!("{why}; rescanning the whole folder"));
+                }
+                let soon = Instant::now();
+                next_pass = Some(next_pass.map_or(soon, |t| t.min(soon)));
+            }
+            _ = sleep_until(due) => {
+                let opts = PassOptions { confirm_deletes: confirm, recover_uploads: first };
+                let result = tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    r = run_pass(&ctx, opts) => r,
+                };
+                confirm = false;
+                first = false;
+                let now = Instant::now();
+                next_pass = match result {
+                    Ok(report) if !report.waiting.is_empty() => Some(now + config.quiet),
+                    Ok(report) if !report.errors.is_empty() => Some(now + config.retry_after),
+                    Ok(_) => Some(now + config.poll_interval),
+                    // Waits for the user: confirm, or sync now after fixing things.
+                    Err(PassError::NeedsConfirmation(_)) => None,
+                    Err(e) if e.kind().is_some_and(FaultKind::retryable) => Some(now + config.retry_after),
+                    Err(_) => None,
+                };
+            }
+        }
+    }
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+type Watcher =
+    notify_debouncer_full::Debouncer<notify::RecommendedWatcher, notify_debouncer_full::RecommendedCache>;
+
+/// Watches the root recursively; `None` (with a warning) when the OS will
+/// not, in which case only the poll finds local changes.
+fn watch_root(
+    ctx: &PassContext,
+    debounce: Duration,
+    signals: mpsc::UnboundedSender<Signal>,
+    events: &PairEvents,
+) -> Option<Watcher> {
+    let handler = move |result: DebounceEventResult| {
+        let signal = match result {
+            Ok(list) if list.iter().any(|e| e.need_rescan()) => {
+                Signal::Rescan("the change queue overflowed".into())
+            }
+            Ok(list) if list.is_empty() => return,
+            Ok(_) => Signal::Changed,
+            Err(errors) => Signal::Rescan(format!(
+                "watching failed ({})",
+                errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+            )),
+        };
+        let _ = signals.send(signal);
+    };
+    let mut debouncer = match new_debouncer(debounce, None, handler) {
+        Ok(d) => d,
+        Err(e) => {
+            events.warning(format!("cannot watch for changes ({e}); the folder is rescanned on every poll"));
+            return None;
+        }
+    };
+    if let Err(e) = debouncer.watch(&ctx.pair.root, RecursiveMode::Recursive) {
+        let why = match e.kind {
+            notify::ErrorKind::MaxFilesWatch => {
+                "the system's limit of watched folders is reached (raise fs.inotify.max_user_watches)"
+                    .to_string()
+            }
+            _ => e.to_string(),
+        };
+        events.warning(format!(
+            "cannot watch {} ({why}); the folder is rescanned on every poll",
+            ctx.pair.root.display()
+        ));
+        return None;
+    }
+    Some(debouncer)
+}
