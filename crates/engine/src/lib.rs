@@ -8,17 +8,17 @@
 //! through bucketsync-store) and aws-sdk-s3 (it goes through the
 //! `bucketsync_remote::Remote` trait, so tests can pass in another remote).
 
-pub mod pair;
-pub mod transfer;
+pub mod clock;
 pub mod conflict;
+pub mod event;
+pub mod execute;
 pub mod guard;
 pub mod ignore;
 pub mod keypath;
-pub mod plan;
-pub mod snapshot;
-pub mod clock;
-pub mod event;
-pub mod execute;
+pub mod pair;
 pub mod pass;
-pub mod trash;
+pub mod plan;
 pub mod runner;
+pub mod snapshot;
+pub mod transfer;
+pub mod trash;
