@@ -108,7 +108,8 @@ impl Api {
             ApiError::new(ErrorKind::NotFound, format!("there is no storage policy named '{}'", req.policy))
                 .with_hint("see the names with `bucketsync policy list`")
         })?;
-        for other in self.store().list_pairs()? {
+        let others = self.store().list_pairs()?;
+        for other in others {
             if nested(&root, Path::new(&other.local_root)) {
                 return Err(ApiError::invalid(
                     "dir",

@@ -332,7 +332,8 @@ impl Api {
                         .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
                 });
         let mut out = Vec::new();
-        for row in self.store().list_pairs()? {
+        let rows = self.store().list_pairs()?;
+        for row in rows {
             let detail = daemon.as_ref().map(|d| d["pairs"][&row.name].clone()).filter(|v| !v.is_null());
             let state = match (&detail, row.paused) {
                 (Some(d), _) => d["state"].as_str().unwrap_or("idle").to_string(),

@@ -1,0 +1,189 @@
+//! `bucketsync pair/sync/status/ls/daemon` as a user runs them: the built
+//! binary, a temp home, the local Garage server, the secret in an env var.
+
+use bucketsync_testserver::S3Server;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn cmd(home: &Path, args: &[&str]) -> Command {
+    let server = S3Server::garage();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bucketsync"));
+    c.arg("--home").arg(home).args(args).env("TEST_SECRET", &server.secret_access_key);
+    c
+}
+
+fn bucketsync(home: &Path, args: &[&str]) -> Run {
+    let out = cmd(home, args).stdin(Stdio::null()).output().expect("run bucketsync");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn ok(home: &Path, args: &[&str]) -> String {
+    let r = bucketsync(home, args);
+    assert_eq!(r.code, 0, "{args:?} failed:\n{}\n{}", r.stdout, r.stderr);
+    r.stdout
+}
+
+/// A home with policy `garage` on a fresh bucket and pair `docs` on `folder`.
+fn setup(tmp: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let server = S3Server::garage();
+    let bucket = server.create_bucket("cli-sync");
+    let home = tmp.join("home");
+    let folder = tmp.join("folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    ok(
+        &home,
+        &[
+            "policy",
+            "add",
+            "garage",
+            "--provider",
+            "garage",
+            "--endpoint",
+            &server.endpoint,
+            "--region",
+            &server.region,
+            "--bucket",
+            &bucket,
+            "--access-key-id",
+            &server.access_key_id,
+            "--secret-source",
+            "env:TEST_SECRET",
+        ],
+    );
+    ok(
+        &home,
+        &[
+            "pair",
+            "add",
+            folder.to_str().unwrap(),
+            "--policy",
+            "garage",
+            "--prefix",
+            "/docs//",
+            "--name",
+            "docs",
+        ],
+    );
+    (home, folder)
+}
+
+#[test]
+fn pair_sync_status_ls_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, folder) = setup(tmp.path());
+    let list = ok(&home, &["pair", "list"]);
+    assert!(list.contains("docs") && list.contains("/docs/"), "{list}");
+    std::fs::write(folder.join("a.txt"), "alpha").unwrap();
+    std::fs::create_dir(folder.join("sub")).unwrap();
+    std::fs::write(folder.join("sub/b.txt"), "bravo").unwrap();
+    let out = ok(&home, &["sync"]);
+    assert!(out.contains("docs: 2 uploaded, 0 downloaded, 0 deleted, 0 conflicts, 0 unsyncable"), "{out}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&home, &["sync", "docs", "--json"])).unwrap();
+    assert_eq!(json[0]["converged"], true);
+    assert_eq!(json[0]["uploaded"].as_array().unwrap().len(), 0, "the second pass transfers nothing");
+    let ls: serde_json::Value = serde_json::from_str(&ok(&home, &["ls", "garage:docs/", "--json"])).unwrap();
+    let keys: Vec<_> =
+        ls.as_array().unwrap().iter().map(|o| o["key"].as_str().unwrap().to_string()).collect();
+    assert_eq!(keys, ["docs/a.txt", "docs/sub/b.txt"]);
+    let status: serde_json::Value = serde_json::from_str(&ok(&home, &["status", "--json"])).unwrap();
+    assert_eq!(status[0]["name"], "docs");
+    assert_eq!(status[0]["state"], "not-running");
+    assert!(status[0]["recent"].as_array().unwrap().iter().any(|a| a["action"] == "upload"));
+    // Pausing keeps `sync` (all pairs) away from it.
+    ok(&home, &["pair", "pause", "docs"]);
+    assert!(ok(&home, &["pair", "list"]).contains("(paused)"));
+    std::fs::write(folder.join("c.txt"), "charlie").unwrap();
+    assert!(ok(&home, &["sync"]).contains("No pairs to sync"));
+    ok(&home, &["pair", "resume", "docs"]);
+    assert!(ok(&home, &["sync"]).contains("1 uploaded"));
+    ok(&home, &["pair", "remove", "docs"]);
+    assert!(folder.join("a.txt").exists(), "removing a pair keeps the files");
+}
+
+#[test]
+fn sync_exits_1_when_deletes_need_confirmation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, folder) = setup(tmp.path());
+    for n in ["1", "2", "3"] {
+        std::fs::write(folder.join(n), n).unwrap();
+    }
+    ok(&home, &["sync"]);
+    for n in ["1", "2"] {
+        std::fs::remove_file(folder.join(n)).unwrap();
+    }
+    let r = bucketsync(&home, &["sync"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("needs confirmation") && r.stdout.contains("would delete from bucket: 1"),
+        "{}",
+        r.stdout
+    );
+    let out = ok(&home, &["sync", "--confirm-deletes"]);
+    assert!(out.contains("2 deleted"), "{out}");
+    let ls = ok(&home, &["ls", "garage"]);
+    assert!(ls.contains("docs/3") && !ls.contains("docs/1"), "{ls}");
+}
+
+#[test]
+fn sync_exits_1_and_deletes_nothing_when_the_folder_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, folder) = setup(tmp.path());
+    std::fs::write(folder.join("a"), "a").unwrap();
+    ok(&home, &["sync"]);
+    std::fs::rename(&folder, tmp.path().join("moved")).unwrap();
+    let r = bucketsync(&home, &["sync"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("does not exist"), "{}", r.stdout);
+    assert!(ok(&home, &["ls", "garage"]).contains("docs/a"));
+}
+
+#[test]
+fn daemon_syncs_a_change_it_watched_and_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, folder) = setup(tmp.path());
+    // A long poll: only the watcher can pick up the change quickly.
+    let mut daemon = cmd(&home, &["daemon"])
+        .env("BUCKETSYNC_POLL_SECONDS", "3600")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !cond() {
+            assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_for("the first pass", &|| bucketsync(&home, &["status", "--json"]).stdout.contains("\"idle\""));
+    std::fs::write(folder.join("watched.txt"), "seen by the watcher").unwrap();
+    wait_for("the upload", &|| ok(&home, &["ls", "garage"]).contains("docs/watched.txt"));
+    unsafe_sigterm(daemon.id());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = daemon.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the daemon did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(!home.join("daemon-status.json").exists(), "a clean stop removes the status file");
+}
+
+fn unsafe_sigterm(pid: u32) {
+    let r = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+    assert!(r.success());
+}
