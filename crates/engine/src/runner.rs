@@ -187,6 +187,19 @@ async fn sleep_until(due: Option<Instant>) {
     }
 }
 
+/// Whether a watch event may mean a user's file changed: not a mere read,
+/// and not only about the app's own working files.
+fn changes_user_files(event: &notify::Event) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    let is_read = matches!(event.kind, EventKind::Access(a) if a != AccessKind::Close(AccessMode::Write));
+    !is_read && event.paths.iter().any(|p| !is_own_file(p))
+}
+
+/// Whether `path` is one of the app's own working files inside a root.
+fn is_own_file(path: &std::path::Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(".bucketsync-"))
+}
+
 type Watcher =
     notify_debouncer_full::Debouncer<notify::RecommendedWatcher, notify_debouncer_full::RecommendedCache>;
 
@@ -203,7 +216,10 @@ fn watch_root(
             Ok(list) if list.iter().any(|e| e.need_rescan()) => {
                 Signal::Rescan("the change queue overflowed".into())
             }
-            Ok(list) if list.is_empty() => return,
+            // Our own temp and probe files (`.bucketsync-*`) change during
+            // every pass; reacting to them would schedule passes forever.
+            // Reads (our own scan opens every folder) change nothing either.
+            Ok(list) if !list.iter().any(|e| changes_user_files(&e.event)) => return,
             Ok(_) => Signal::Changed,
             Err(errors) => Signal::Rescan(format!(
                 "watching failed ({})",
@@ -234,4 +250,34 @@ fn watch_root(
         return None;
     }
     Some(debouncer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{changes_user_files, is_own_file};
+    use notify::event::{AccessKind, AccessMode, CreateKind, EventKind};
+    use std::path::{Path, PathBuf};
+
+    fn event(kind: EventKind, path: &str) -> notify::Event {
+        notify::Event::new(kind).add_path(PathBuf::from(path))
+    }
+
+    #[test]
+    fn reads_do_not_schedule_passes_but_writes_do() {
+        // every scan opens each folder: that must not look like a change
+        assert!(!changes_user_files(&event(EventKind::Access(AccessKind::Open(AccessMode::Any)), "/r/d")));
+        assert!(changes_user_files(&event(EventKind::Access(AccessKind::Close(AccessMode::Write)), "/r/a")));
+        assert!(changes_user_files(&event(EventKind::Create(CreateKind::File), "/r/a")));
+        assert!(!changes_user_files(&event(EventKind::Create(CreateKind::File), "/r/.bucketsync-tmp-1")));
+    }
+
+    #[test]
+    fn own_working_files_do_not_schedule_passes() {
+        // the case probe and download temp files are written by every pass
+        assert!(is_own_file(Path::new("/r/.bucketsync-case-PROBE")));
+        assert!(is_own_file(Path::new("/r/d/.bucketsync-tmp-abc")));
+        // a user's file, even one with a similar name, does
+        assert!(!is_own_file(Path::new("/r/notes.bucketsync-tmp")));
+        assert!(!is_own_file(Path::new("/r/.bucketsyncignore")));
+    }
 }
