@@ -6,7 +6,7 @@ use crate::object::{parse_mtime_metadata, unquote_etag, ListPage, ObjectMeta, Pa
 use crate::Remote;
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, EncodingType, ObjectIdentifier};
 use bytes::Bytes;
 use std::ops::Range;
 use std::path::Path;
@@ -57,6 +57,13 @@ fn metadata_map(metadata: &[(String, String)]) -> Option<std::collections::HashM
     }
 }
 
+/// Undoes `encoding-type=url` in a listing: form encoding, so `+` is a space
+/// (servers send a literal `+` as `%2B`).
+fn decode_listed_key(key: &str) -> String {
+    let spaced = key.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+}
+
 fn millis(dt: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<i64> {
     dt.and_then(|d| d.to_millis().ok())
 }
@@ -69,16 +76,23 @@ impl Remote for S3Remote {
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
+            // Keys may hold characters XML 1.0 cannot carry (control
+            // characters); unencoded, one such key makes every listing of
+            // the prefix unreadable and the pair could never sync again.
+            .encoding_type(EncodingType::Url)
             .set_continuation_token(continuation)
             .send()
             .await
             .map_err(RemoteError::from_sdk)?;
+        // Decode only when the server says it encoded: decoding a raw key
+        // would turn a literal `+` or `%41` into another name.
+        let encoded = out.encoding_type() == Some(&EncodingType::Url);
         let objects = out
             .contents()
             .iter()
             .filter_map(|o| {
                 Some(ObjectMeta {
-                    key: o.key()?.to_string(),
+                    key: if encoded { decode_listed_key(o.key()?) } else { o.key()?.to_string() },
                     size: o.size().unwrap_or(0).max(0) as u64,
                     etag: o.e_tag().map(unquote_etag).unwrap_or_default(),
                     last_modified_ms: millis(o.last_modified()),

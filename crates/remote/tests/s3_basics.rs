@@ -157,3 +157,28 @@ async fn wrong_secret_is_bad_credentials_on_garage() {
     let err = r.list_page("", None).await.unwrap_err();
     assert_eq!(err.kind, bucketsync_remote::ErrorKind::BadCredentials, "{err}");
 }
+
+/// Keys XML cannot carry, spaces, pluses and percent signs survive listing.
+async fn odd_keys_list_back_exactly(server: &S3Server) {
+    let bucket = server.create_bucket("oddkeys");
+    let r = remote(server, &bucket);
+    let keys = ["k/a b+c%41.txt", "k/ctl\u{1}x", "k/é ü", "k/plus+"];
+    for k in keys {
+        r.put_bytes(k, Bytes::from_static(b"x"), &[]).await.unwrap();
+    }
+    let mut listed = list_all(&r, "k/").await;
+    listed.sort();
+    let mut expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+}
+
+#[tokio::test]
+async fn garage_lists_odd_keys_exactly() {
+    odd_keys_list_back_exactly(S3Server::garage()).await;
+}
+
+#[tokio::test]
+async fn moto_lists_odd_keys_exactly() {
+    odd_keys_list_back_exactly(S3Server::moto()).await;
+}
