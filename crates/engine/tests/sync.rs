@@ -437,9 +437,16 @@ async fn hostile_keys_are_never_written_and_never_deleted() {
     let bucket = server.create_bucket("hostile");
     let dev = device(server, &bucket, "laptop", Mode::TwoWay);
     let other = Other(s3(server, &bucket));
-    for key in
-        ["../escape.txt", "a//b.txt", "./dot.txt", "ctl\ttab.txt", "clash", "clash/inner.txt", "ok.txt"]
-    {
+    for key in [
+        "../escape.txt",
+        "a//b.txt",
+        "./dot.txt",
+        "ctl\ttab.txt",
+        "xml\u{1}.txt",
+        "clash",
+        "clash/inner.txt",
+        "ok.txt",
+    ] {
         other.put(key, "x").await;
     }
     let r = dev.sync().await;
@@ -451,6 +458,8 @@ async fn hostile_keys_are_never_written_and_never_deleted() {
         ("a//b.txt", Reason::EmptySegment),
         ("./dot.txt", Reason::DotSegment),
         ("ctl\ttab.txt", Reason::ControlCharacter),
+        // not even representable in XML: the listing must still be readable
+        ("xml\u{1}.txt", Reason::ControlCharacter),
         ("clash", Reason::FileFolderCollision("clash/inner.txt".into())),
         ("clash/inner.txt", Reason::FileFolderCollision("clash".into())),
     ] {
@@ -469,7 +478,7 @@ async fn hostile_keys_are_never_written_and_never_deleted() {
     std::fs::remove_file(dev.root.join("ok.txt")).unwrap();
     let r = dev.try_sync(PassOptions { confirm_deletes: true, recover_uploads: false }).await.unwrap();
     assert_eq!(r.deleted_remote, ["ok.txt"]);
-    assert_eq!(other.keys().await.len(), 6, "hostile keys stay untouched in the bucket");
+    assert_eq!(other.keys().await.len(), 7, "hostile keys stay untouched in the bucket");
     dev.assert_quiet().await;
 }
 
