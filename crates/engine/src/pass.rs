@@ -178,7 +178,7 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
     let (rules, mut local, folds_case) = tokio::task::spawn_blocking(move || {
         let rules = IgnoreRules::load(&root)?;
         let local = snapshot::scan_local(&root, &rules)?;
-        let folds_case = folds_case(&root);
+        let folds_case = folds_case(&root, local.files.keys().map(String::as_str));
         Ok::<_, PassError>((rules, local, folds_case))
     })
     .await
@@ -308,7 +308,32 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
 }
 
 /// Whether the file system of `root` treats `A` and `a` as one name.
-pub fn folds_case(root: &std::path::Path) -> bool {
+///
+/// Asked of an existing file first (look it up under its name with the case
+/// swapped: the same inode means folding), so a pass writes nothing into the
+/// user's folder; only a root without such a file gets a probe file.
+pub fn folds_case<'a>(root: &std::path::Path, existing: impl IntoIterator<Item = &'a str>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    for rel in existing {
+        let path = root.join(rel);
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let swapped: String = name
+            .chars()
+            .map(|c| if c.is_lowercase() { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+            .collect();
+        if swapped == name {
+            continue;
+        }
+        let (Ok(original), twin) =
+            (path.symlink_metadata(), path.with_file_name(&swapped).symlink_metadata())
+        else {
+            continue;
+        };
+        return match twin {
+            Ok(twin) => twin.ino() == original.ino() && twin.dev() == original.dev(),
+            Err(_) => false,
+        };
+    }
     let upper = root.join(".bucketsync-case-PROBE");
     let lower = root.join(".bucketsync-case-probe");
     if std::fs::write(&upper, b"").is_err() {
@@ -317,4 +342,33 @@ pub fn folds_case(root: &std::path::Path) -> bool {
     let folds = lower.symlink_metadata().is_ok();
     let _ = std::fs::remove_file(&upper);
     folds
+}
+
+#[cfg(test)]
+mod folds_case_tests {
+    use super::folds_case;
+
+    #[test]
+    fn an_existing_file_answers_without_writing_a_probe() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("Notes.txt"), b"x").unwrap();
+        // ext4/tmpfs here are case-sensitive
+        assert!(!folds_case(tmp.path(), ["Notes.txt"]));
+        assert!(!tmp.path().join(".bucketsync-case-PROBE").exists());
+    }
+
+    #[test]
+    fn a_case_twin_that_is_another_file_means_no_folding() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("a"), b"1").unwrap();
+        std::fs::write(tmp.path().join("A"), b"2").unwrap();
+        assert!(!folds_case(tmp.path(), ["a"]));
+    }
+
+    #[test]
+    fn an_empty_root_falls_back_to_a_probe_it_removes() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(!folds_case(tmp.path(), std::iter::empty::<&str>()));
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
 }
