@@ -361,7 +361,48 @@ impl Executor<'_> {
         Ok(Done::DeletedLocal)
     }
 
+    /// Drops the deletes whose object changed since it was listed: S3 has no
+    /// conditional delete (and B2 no conditional requests at all), so a HEAD
+    /// right before narrows the window in which another client's new version
+    /// would be deleted unseen. A changed object is left for the next pass,
+    /// which restores it locally (delete vs modify: the change wins).
+    async fn still_as_listed(
+        &self,
+        out: &mut Outcome,
+        deletes: Vec<(String, RemoteFile)>,
+    ) -> Vec<(String, RemoteFile)> {
+        let checks = futures::stream::iter(deletes)
+            .map(|(path, remote)| async move {
+                let now = self.remote.head(&remote.key).await;
+                (path, remote, now)
+            })
+            .buffer_unordered(FILES_IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await;
+        let mut keep = Vec::new();
+        for (path, remote, now) in checks {
+            match now {
+                Ok(now) if now.etag == remote.etag && now.size == remote.size => keep.push((path, remote)),
+                Ok(_) => self
+                    .events
+                    .warning(format!("{path} changed in the bucket since it was listed; not deleting it")),
+                // Already gone: deleting it again is harmless and settles the base.
+                Err(e) if e.kind == bucketsync_remote::ErrorKind::NotFound => keep.push((path, remote)),
+                Err(e) => out.errors.push(ActionError {
+                    path,
+                    action: "delete-remote".into(),
+                    kind: FaultKind::Remote(e.kind),
+                    message: e.to_string(),
+                    retryable: e.retryable(),
+                }),
+            }
+        }
+        keep.sort_by(|a, b| a.0.cmp(&b.0));
+        keep
+    }
+
     async fn delete_remote(&self, out: &mut Outcome, deletes: Vec<(String, RemoteFile)>) {
+        let deletes = self.still_as_listed(out, deletes).await;
         for chunk in deletes.chunks(1000) {
             let keys: Vec<String> = chunk.iter().map(|(_, r)| r.key.clone()).collect();
             let refused = match self.remote.delete_batch(&keys).await {
