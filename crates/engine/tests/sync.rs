@@ -651,3 +651,74 @@ async fn an_object_overwritten_after_listing_is_not_deleted_but_restored() {
     assert_eq!(dev.read("gone.txt").as_deref(), Some(&b"their newer version"[..]));
     dev.assert_quiet().await;
 }
+
+/// Waits (bounded, so a bug fails instead of hanging) until the runner's
+/// status satisfies `done`, re-checking `done` on every status change.
+async fn wait_until(
+    rx: &mut tokio::sync::watch::Receiver<bucketsync_engine::event::PairStatus>,
+    what: &str,
+    mut done: impl AsyncFnMut(&bucketsync_engine::event::PairStatus) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let now = rx.borrow_and_update().clone();
+        if done(&now).await {
+            return;
+        }
+        // Poll as well as listen: the bucket side of `done` changes without
+        // a status change.
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), rx.changed()).await;
+        assert!(tokio::time::Instant::now() < deadline, "runner never reached: {what} (last status {now:?})");
+    }
+}
+
+#[tokio::test]
+async fn runner_asks_before_mass_deletes_and_obeys_confirm_pause_and_resume() {
+    use bucketsync_engine::event::PairStatus;
+    use bucketsync_engine::runner::{self, Command, RunnerConfig};
+    let server = S3Server::garage();
+    let bucket = server.create_bucket("runner");
+    let dev = device(server, &bucket, "laptop", Mode::TwoWay);
+    let other = Other(s3(server, &bucket));
+    for f in ["a", "b", "c", "d"] {
+        dev.write(f, f);
+    }
+    dev.sync().await;
+    for f in ["a", "b", "c"] {
+        std::fs::remove_file(dev.root.join(f)).unwrap();
+    }
+    let config = RunnerConfig {
+        poll_interval: std::time::Duration::from_secs(3600),
+        debounce: std::time::Duration::from_millis(100),
+        quiet: std::time::Duration::ZERO,
+        retry_after: std::time::Duration::from_secs(3600),
+    };
+    let handle = runner::spawn(dev.ctx.clone(), config, false);
+    let mut rx = handle.watch_status();
+
+    // 3 of 4 files gone locally: over the 50 % share, so it asks first.
+    wait_until(
+        &mut rx,
+        "needs confirmation",
+        async |s| matches!(s, PairStatus::NeedsConfirmation { deletes, .. } if deletes.len() == 3),
+    )
+    .await;
+    assert_eq!(other.keys().await.len(), 4, "nothing deleted before confirmation");
+
+    handle.send(Command::ConfirmDeletes);
+    wait_until(&mut rx, "deletes done", async |s| {
+        matches!(s, PairStatus::Idle { last_sync_ms: Some(_) }) && other.keys().await == ["d"]
+    })
+    .await;
+
+    handle.send(Command::Pause);
+    wait_until(&mut rx, "paused", async |s| matches!(s, PairStatus::Paused)).await;
+    dev.write("e", "new while paused");
+    handle.send(Command::Resume);
+    wait_until(&mut rx, "the file written while paused is uploaded", async |s| {
+        matches!(s, PairStatus::Idle { .. }) && other.keys().await.contains(&"e".to_string())
+    })
+    .await;
+    handle.stop().await;
+    dev.assert_quiet().await;
+}
