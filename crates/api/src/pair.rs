@@ -18,6 +18,9 @@ pub struct AddPairRequest {
     pub mode: Option<String>,
     /// Default: the folder's name.
     pub name: Option<String>,
+    /// A pass that would delete more than this share (percent) of the
+    /// pair's files asks first. Default 50; 0 always asks, 100 never does.
+    pub max_delete_percent: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, TS)]
@@ -102,6 +105,17 @@ impl Api {
                 ApiError::invalid("mode", format!("unknown mode '{m}'"), "use two-way, upload or download")
             })?,
         };
+        let max_delete_percent = match req.max_delete_percent {
+            None => 50,
+            Some(p @ 0..=100) => p,
+            Some(p) => {
+                return Err(ApiError::invalid(
+                    "max-delete",
+                    format!("{p} is not a percentage"),
+                    "give a share between 0 (always ask before deleting) and 100 (never ask)",
+                ))
+            }
+        };
         let prefix = normalise_prefix(req.prefix.as_deref().unwrap_or(""))
             .map_err(|e| ApiError::invalid("prefix", e, "use a key prefix such as photos/2024/"))?;
         let policy = self.store().policy(&req.policy)?.ok_or_else(|| {
@@ -143,7 +157,7 @@ impl Api {
             prefix,
             mode: mode.as_str().into(),
             paused: false,
-            max_delete_percent: 50,
+            max_delete_percent,
             bucket: policy.bucket.clone(),
             created_ms: now_ms(),
         };

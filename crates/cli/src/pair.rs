@@ -24,6 +24,9 @@ pub enum PairCommand {
         /// The pair's name [default: the folder's name]
         #[arg(long)]
         name: Option<String>,
+        /// Ask before a pass deletes more than this share of the pair's files [default: 50]
+        #[arg(long, value_name = "PERCENT")]
+        max_delete: Option<u32>,
     },
     /// List pairs
     List {
@@ -45,8 +48,15 @@ fn describe(p: &PairView) -> String {
 
 pub async fn run(api: &Api, cmd: PairCommand) -> Result<ExitCode, ApiError> {
     match cmd {
-        PairCommand::Add { dir, policy, prefix, mode, name } => {
-            let p = api.add_pair(AddPairRequest { dir, policy, prefix, mode, name })?;
+        PairCommand::Add { dir, policy, prefix, mode, name, max_delete } => {
+            let p = api.add_pair(AddPairRequest {
+                dir,
+                policy,
+                prefix,
+                mode,
+                name,
+                max_delete_percent: max_delete,
+            })?;
             println!("Added pair {}", describe(&p));
         }
         PairCommand::List { json } => {
@@ -54,7 +64,7 @@ pub async fn run(api: &Api, cmd: PairCommand) -> Result<ExitCode, ApiError> {
             if json {
                 print_json(&pairs.iter().map(|p| serde_json::json!({
                     "name": p.name, "policy": p.policy, "local_root": p.local_root, "bucket": p.bucket,
-                    "prefix": p.prefix, "mode": p.mode, "paused": p.paused,
+                    "prefix": p.prefix, "mode": p.mode, "paused": p.paused, "max_delete_percent": p.max_delete_percent,
                 })).collect::<Vec<_>>());
             } else if pairs.is_empty() {
                 println!("No pairs yet. Add one with `bucketsync pair add DIR --policy NAME`.");

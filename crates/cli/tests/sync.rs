@@ -187,3 +187,29 @@ fn unsafe_sigterm(pid: u32) {
     let r = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
     assert!(r.success());
 }
+
+#[test]
+fn max_delete_share_is_set_per_pair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, folder) = setup(tmp.path());
+    ok(&home, &["pair", "remove", "docs"]);
+    let dir = folder.to_str().unwrap();
+    let r = bucketsync(
+        &home,
+        &["pair", "add", dir, "--policy", "garage", "--prefix", "docs", "--max-delete", "101"],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("max-delete") && r.stderr.contains("between 0"), "{}", r.stderr);
+    ok(&home, &["pair", "add", dir, "--policy", "garage", "--prefix", "docs", "--max-delete", "100"]);
+    let list: serde_json::Value = serde_json::from_str(&ok(&home, &["pair", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["max_delete_percent"], 100);
+    for n in ["1", "2", "3"] {
+        std::fs::write(folder.join(n), n).unwrap();
+    }
+    ok(&home, &["sync"]);
+    for n in ["1", "2"] {
+        std::fs::remove_file(folder.join(n)).unwrap();
+    }
+    // 2 of 3 is over the default 50 %, but this pair never asks.
+    assert!(ok(&home, &["sync"]).contains("2 deleted"));
+}
