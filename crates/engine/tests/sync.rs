@@ -2,6 +2,8 @@
 //! each ending with a pass that transfers nothing. "Another client" writes
 //! straight into the bucket through its own S3 client.
 
+mod support;
+
 use bucketsync_engine::clock::SystemClock;
 use bucketsync_engine::event::EventSink;
 use bucketsync_engine::event::PairEvents;
@@ -16,6 +18,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use support::Hooked;
 
 const MIB: usize = 1024 * 1024;
 
@@ -524,107 +527,6 @@ async fn two_devices_editing_offline_converge_with_one_copy_per_divergent_edit()
     }
 }
 
-/// Another client overwrites an object between our listing and our delete:
-/// on its first HEAD of `key`, this remote lets that client write first.
-struct OverwrittenBeforeDelete {
-    inner: Arc<S3Remote>,
-    key: String,
-    done: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl Remote for OverwrittenBeforeDelete {
-    async fn list_page(
-        &self,
-        prefix: &str,
-        continuation: Option<String>,
-    ) -> Result<bucketsync_remote::ListPage, bucketsync_remote::RemoteError> {
-        self.inner.list_page(prefix, continuation).await
-    }
-    async fn head(&self, key: &str) -> Result<bucketsync_remote::ObjectMeta, bucketsync_remote::RemoteError> {
-        if key == self.key && !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            self.inner.put_bytes(key, Bytes::from_static(b"their newer version"), &[]).await?;
-        }
-        self.inner.head(key).await
-    }
-    async fn head_with_metadata(
-        &self,
-        key: &str,
-    ) -> Result<(bucketsync_remote::ObjectMeta, Vec<(String, String)>), bucketsync_remote::RemoteError> {
-        self.inner.head_with_metadata(key).await
-    }
-    async fn put_bytes(
-        &self,
-        key: &str,
-        body: Bytes,
-        metadata: &[(String, String)],
-    ) -> Result<bucketsync_remote::ObjectMeta, bucketsync_remote::RemoteError> {
-        self.inner.put_bytes(key, body, metadata).await
-    }
-    async fn put_file(
-        &self,
-        key: &str,
-        path: &Path,
-        length: u64,
-        metadata: &[(String, String)],
-    ) -> Result<bucketsync_remote::ObjectMeta, bucketsync_remote::RemoteError> {
-        self.inner.put_file(key, path, length, metadata).await
-    }
-    async fn get_range(
-        &self,
-        key: &str,
-        range: std::ops::Range<u64>,
-    ) -> Result<Bytes, bucketsync_remote::RemoteError> {
-        self.inner.get_range(key, range).await
-    }
-    async fn create_multipart(
-        &self,
-        key: &str,
-        metadata: &[(String, String)],
-    ) -> Result<String, bucketsync_remote::RemoteError> {
-        self.inner.create_multipart(key, metadata).await
-    }
-    async fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        number: i32,
-        path: &Path,
-        offset: u64,
-        length: u64,
-    ) -> Result<bucketsync_remote::PartInfo, bucketsync_remote::RemoteError> {
-        self.inner.upload_part(key, upload_id, number, path, offset, length).await
-    }
-    async fn list_parts(
-        &self,
-        key: &str,
-        upload_id: &str,
-    ) -> Result<Vec<bucketsync_remote::PartInfo>, bucketsync_remote::RemoteError> {
-        self.inner.list_parts(key, upload_id).await
-    }
-    async fn complete_multipart(
-        &self,
-        key: &str,
-        upload_id: &str,
-        parts: &[bucketsync_remote::PartInfo],
-    ) -> Result<bucketsync_remote::ObjectMeta, bucketsync_remote::RemoteError> {
-        self.inner.complete_multipart(key, upload_id, parts).await
-    }
-    async fn abort_multipart(
-        &self,
-        key: &str,
-        upload_id: &str,
-    ) -> Result<(), bucketsync_remote::RemoteError> {
-        self.inner.abort_multipart(key, upload_id).await
-    }
-    async fn delete_batch(
-        &self,
-        keys: &[String],
-    ) -> Result<Vec<(String, bucketsync_remote::RemoteError)>, bucketsync_remote::RemoteError> {
-        self.inner.delete_batch(keys).await
-    }
-}
-
 #[tokio::test]
 async fn an_object_overwritten_after_listing_is_not_deleted_but_restored() {
     let server = S3Server::garage();
@@ -635,12 +537,15 @@ async fn an_object_overwritten_after_listing_is_not_deleted_but_restored() {
     dev.sync().await;
     std::fs::remove_file(dev.root.join("gone.txt")).unwrap();
 
+    // Another client overwrites the object between our listing and our
+    // delete: just before our first HEAD of it.
     let plain = s3(server, &bucket);
-    dev.ctx.remote = Arc::new(OverwrittenBeforeDelete {
-        inner: plain.clone(),
-        key: format!("{PREFIX}gone.txt"),
-        done: false.into(),
-    });
+    let key = format!("{PREFIX}gone.txt");
+    let written = std::sync::atomic::AtomicBool::new(false);
+    dev.ctx.remote = Arc::new(Hooked::new(plain.clone()).before_head(move |k| {
+        (k == key && !written.swap(true, std::sync::atomic::Ordering::SeqCst))
+            .then(|| (k.to_string(), Bytes::from_static(b"their newer version")))
+    }));
     let r = dev.try_sync(PassOptions { confirm_deletes: true, recover_uploads: false }).await.unwrap();
     assert!(r.deleted_remote.is_empty(), "the newer version must survive: {r:?}");
 

@@ -2,21 +2,21 @@
 //! wrapping `Remote` that counts calls and injects faults on top of the real
 //! server (never instead of it).
 
-use async_trait::async_trait;
+mod support;
+
 use bucketsync_engine::transfer::{
     LocalState, Progress, TransferError, TransferLimits, Transfers, TEMP_PREFIX,
 };
-use bucketsync_remote::{
-    Addressing, Connection, ErrorKind, ListPage, ObjectMeta, PartInfo, Remote, RemoteError, S3Remote, Secret,
-};
+use bucketsync_remote::{Addressing, Connection, ErrorKind, Remote, RemoteError, S3Remote, Secret};
 use bucketsync_store::{PairRow, PolicyRow, Store};
 use bucketsync_testserver::S3Server;
 use bytes::Bytes;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use std::ops::Range;
+use support::{offline, Hook, Hooked};
+
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -148,173 +148,6 @@ struct Counted(AtomicU64);
 impl Progress for Counted {
     fn advance(&self, bytes: u64) {
         self.0.fetch_add(bytes, Ordering::Relaxed);
-    }
-}
-
-/// What a hook tells the wrapper to do with one call.
-enum Hook {
-    Pass,
-    Fail(RemoteError),
-    /// Never answer (the process is about to be killed, or the future dropped).
-    Stall,
-    /// Answer with the first byte flipped (ranges only).
-    Corrupt,
-}
-
-type PartHook = Box<dyn Fn(i32, usize) -> Hook + Send + Sync>;
-type RangeHook = Box<dyn Fn(u64, usize) -> Hook + Send + Sync>;
-
-/// Wraps the real S3 remote: counts calls, and lets a test fail, stall or
-/// corrupt chosen part uploads and ranged GETs (the hook gets the part number
-/// or range start and how many times that one was tried before).
-struct Hooked {
-    inner: Arc<dyn Remote>,
-    parts: Mutex<Vec<i32>>,
-    ranges: Mutex<Vec<u64>>,
-    puts: AtomicUsize,
-    creates: AtomicUsize,
-    completes: AtomicUsize,
-    aborts: AtomicUsize,
-    on_part: PartHook,
-    on_range: RangeHook,
-    /// Completes the first upload on the server but reports a broken connection.
-    lose_first_complete_answer: std::sync::atomic::AtomicBool,
-}
-
-impl Hooked {
-    fn new(inner: Arc<dyn Remote>) -> Hooked {
-        Hooked {
-            inner,
-            parts: Mutex::default(),
-            ranges: Mutex::default(),
-            puts: AtomicUsize::new(0),
-            creates: AtomicUsize::new(0),
-            completes: AtomicUsize::new(0),
-            aborts: AtomicUsize::new(0),
-            on_part: Box::new(|_, _| Hook::Pass),
-            on_range: Box::new(|_, _| Hook::Pass),
-            lose_first_complete_answer: Default::default(),
-        }
-    }
-    fn on_part(mut self, f: impl Fn(i32, usize) -> Hook + Send + Sync + 'static) -> Self {
-        self.on_part = Box::new(f);
-        self
-    }
-    fn on_range(mut self, f: impl Fn(u64, usize) -> Hook + Send + Sync + 'static) -> Self {
-        self.on_range = Box::new(f);
-        self
-    }
-    fn parts_sent(&self) -> Vec<i32> {
-        let mut p = self.parts.lock().unwrap().clone();
-        p.sort();
-        p
-    }
-}
-
-#[async_trait]
-impl Remote for Hooked {
-    async fn list_page(&self, prefix: &str, continuation: Option<String>) -> Result<ListPage, RemoteError> {
-        self.inner.list_page(prefix, continuation).await
-    }
-    async fn head(&self, key: &str) -> Result<ObjectMeta, RemoteError> {
-        self.inner.head(key).await
-    }
-    async fn head_with_metadata(
-        &self,
-        key: &str,
-    ) -> Result<(ObjectMeta, Vec<(String, String)>), RemoteError> {
-        self.inner.head_with_metadata(key).await
-    }
-    async fn put_bytes(
-        &self,
-        key: &str,
-        body: Bytes,
-        metadata: &[(String, String)],
-    ) -> Result<ObjectMeta, RemoteError> {
-        self.puts.fetch_add(1, Ordering::SeqCst);
-        self.inner.put_bytes(key, body, metadata).await
-    }
-    async fn put_file(
-        &self,
-        key: &str,
-        path: &Path,
-        length: u64,
-        metadata: &[(String, String)],
-    ) -> Result<ObjectMeta, RemoteError> {
-        self.puts.fetch_add(1, Ordering::SeqCst);
-        self.inner.put_file(key, path, length, metadata).await
-    }
-    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, RemoteError> {
-        let tries = {
-            let mut r = self.ranges.lock().unwrap();
-            let tries = r.iter().filter(|s| **s == range.start).count();
-            r.push(range.start);
-            tries
-        };
-        match (self.on_range)(range.start, tries) {
-            Hook::Pass => self.inner.get_range(key, range).await,
-            Hook::Fail(e) => Err(e),
-            Hook::Stall => futures::future::pending().await,
-            Hook::Corrupt => {
-                let mut v = self.inner.get_range(key, range).await?.to_vec();
-                v[0] ^= 0xff;
-                Ok(Bytes::from(v))
-            }
-        }
-    }
-    async fn create_multipart(
-        &self,
-        key: &str,
-        metadata: &[(String, String)],
-    ) -> Result<String, RemoteError> {
-        self.creates.fetch_add(1, Ordering::SeqCst);
-        self.inner.create_multipart(key, metadata).await
-    }
-    async fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        number: i32,
-        path: &Path,
-        offset: u64,
-        length: u64,
-    ) -> Result<PartInfo, RemoteError> {
-        let tries = {
-            let mut p = self.parts.lock().unwrap();
-            let tries = p.iter().filter(|n| **n == number).count();
-            p.push(number);
-            tries
-        };
-        match (self.on_part)(number, tries) {
-            Hook::Pass | Hook::Corrupt => {
-                self.inner.upload_part(key, upload_id, number, path, offset, length).await
-            }
-            Hook::Fail(e) => Err(e),
-            Hook::Stall => futures::future::pending().await,
-        }
-    }
-    async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<PartInfo>, RemoteError> {
-        self.inner.list_parts(key, upload_id).await
-    }
-    async fn complete_multipart(
-        &self,
-        key: &str,
-        upload_id: &str,
-        parts: &[PartInfo],
-    ) -> Result<ObjectMeta, RemoteError> {
-        self.completes.fetch_add(1, Ordering::SeqCst);
-        let done = self.inner.complete_multipart(key, upload_id, parts).await?;
-        if self.lose_first_complete_answer.swap(false, Ordering::SeqCst) {
-            return Err(offline());
-        }
-        Ok(done)
-    }
-    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), RemoteError> {
-        self.aborts.fetch_add(1, Ordering::SeqCst);
-        self.inner.abort_multipart(key, upload_id).await
-    }
-    async fn delete_batch(&self, keys: &[String]) -> Result<Vec<(String, RemoteError)>, RemoteError> {
-        self.inner.delete_batch(keys).await
     }
 }
 
@@ -521,10 +354,6 @@ async fn download_of_a_changed_or_mismatching_object_fails_moto() {
 }
 
 // ---------------------------------------------------------------- faults and retries
-
-fn offline() -> RemoteError {
-    RemoteError::new(ErrorKind::Offline, "injected: connection reset")
-}
 
 /// Transient failures of a part and a range are retried; permanent ones are
 /// not; bytes corrupted in flight fail verification.
