@@ -736,10 +736,7 @@ mod tests {
         let pair_id = api.store().insert_pair(&pair).unwrap();
         let base = BaselineRow {
             path: "a.jpg".into(),
-            local_size: 1,
-            local_mtime_ms: 1,
-            local_inode: None,
-            local_hash: None,
+            local: bucketsync_store::LocalFile { size: 1, mtime_ms: 1, inode: 0, hash: None },
             remote_etag: "e".into(),
             remote_size: 1,
             remote_mtime_ms: None,

@@ -5,8 +5,10 @@ use crate::{Api, ApiError, ErrorKind};
 use bucketsync_engine::clock::SystemClock;
 pub use bucketsync_engine::event::{Event, EventKind, EventSink, PairStatus};
 use bucketsync_engine::event::{FaultKind, PairEvents};
+pub use bucketsync_engine::keypath::{Reason, Side, Unsyncable};
 use bucketsync_engine::pair::Mode;
-use bucketsync_engine::pass::{run_pass, Pair, PassContext, PassError, PassOptions, PassReport};
+use bucketsync_engine::pass::{run_pass, Pair, PassContext, PassError, PassOptions};
+pub use bucketsync_engine::report::{ActionError, PassReport};
 use bucketsync_engine::runner;
 pub use bucketsync_engine::runner::RunnerConfig;
 use bucketsync_engine::transfer::{TransferLimits, Transfers};
@@ -17,25 +19,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use ts_rs::TS;
 
-/// What one pass of one pair did (the CLI's summary, the UI's result).
+/// What one pass of one pair did (the CLI's summary, the UI's result): the
+/// engine's pass report as it is, plus how the pass ended.
 #[derive(Clone, Debug, Default, Serialize, TS)]
 pub struct SyncSummary {
-    pub pair: String,
-    pub uploaded: Vec<String>,
-    pub downloaded: Vec<String>,
-    /// Moved to the trash because they were deleted in the bucket.
-    pub deleted_local: Vec<String>,
-    pub deleted_remote: Vec<String>,
-    /// Equal on both sides: recorded without transfer.
-    pub adopted: Vec<String>,
-    /// Conflict copies made.
-    pub conflicts: Vec<String>,
-    pub unsyncable: Vec<UnsyncableView>,
-    /// Files still being written or changed meanwhile: the next pass takes them.
-    pub waiting: Vec<String>,
-    pub errors: Vec<SyncErrorView>,
-    pub bytes_up: u64,
-    pub bytes_down: u64,
+    /// Empty lists when the pass stopped before executing.
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub report: PassReport,
     /// Both sides agree on everything syncable and nothing failed.
     pub converged: bool,
     /// The pass stopped before deleting; the user must confirm.
@@ -44,20 +35,10 @@ pub struct SyncSummary {
     pub error: Option<ApiError>,
 }
 
-#[derive(Clone, Debug, Serialize, TS)]
-pub struct UnsyncableView {
-    /// `local` or `remote`
-    pub side: String,
-    pub name: String,
-    pub reason: String,
-}
-
-#[derive(Clone, Debug, Serialize, TS)]
-pub struct SyncErrorView {
-    pub path: String,
-    pub action: String,
-    pub message: String,
-    pub retryable: bool,
+impl SyncSummary {
+    fn stopped(pair: &str) -> SyncSummary {
+        SyncSummary { report: PassReport { pair: pair.into(), ..Default::default() }, ..Default::default() }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, TS)]
@@ -117,52 +98,11 @@ pub struct ObjectView {
 }
 
 fn summary_of(report: PassReport) -> SyncSummary {
-    let converged = report.converged();
-    SyncSummary {
-        pair: report.pair,
-        uploaded: report.uploaded,
-        downloaded: report.downloaded,
-        deleted_local: report.deleted_local,
-        deleted_remote: report.deleted_remote,
-        adopted: report.adopted,
-        conflicts: report.conflicts,
-        unsyncable: report
-            .unsyncable
-            .into_iter()
-            .map(|u| UnsyncableView {
-                side: match u.side {
-                    bucketsync_engine::keypath::Side::Local => "local".into(),
-                    bucketsync_engine::keypath::Side::Remote => "remote".into(),
-                },
-                name: u.name,
-                reason: u.reason.to_string(),
-            })
-            .collect(),
-        waiting: report
-            .waiting
-            .into_iter()
-            .chain(report.unreadable.into_iter().map(|d| format!("{d}/ (unreadable)")))
-            .collect(),
-        errors: report
-            .errors
-            .into_iter()
-            .map(|e| SyncErrorView {
-                path: e.path,
-                action: e.action,
-                message: e.message,
-                retryable: e.retryable,
-            })
-            .collect(),
-        bytes_up: report.bytes_up,
-        bytes_down: report.bytes_down,
-        converged,
-        needs_confirmation: None,
-        error: None,
-    }
+    SyncSummary { converged: report.converged(), report, needs_confirmation: None, error: None }
 }
 
 fn pass_error(pair: &str, e: PassError) -> SyncSummary {
-    let mut s = SyncSummary { pair: pair.into(), ..Default::default() };
+    let mut s = SyncSummary::stopped(pair);
     match e {
         PassError::NeedsConfirmation(n) => {
             s.needs_confirmation = Some(ConfirmationView {
@@ -215,8 +155,14 @@ impl Api {
             max_parts: quirks.map_or(defaults.max_parts, |q| q.max_parts),
             ..defaults
         };
-        let transfers =
-            Transfers::new(remote.clone(), self.store.clone(), limits, self.transfer_slots.clone());
+        let clock: Arc<dyn bucketsync_engine::clock::Clock> = Arc::new(SystemClock);
+        let transfers = Transfers::new(
+            remote.clone(),
+            self.store.clone(),
+            limits,
+            self.transfer_slots.clone(),
+            clock.clone(),
+        );
         let mode = Mode::parse(&row.mode).ok_or_else(|| {
             ApiError::new(ErrorKind::Internal, format!("pair '{}' has an unknown mode", row.name))
         })?;
@@ -235,7 +181,7 @@ impl Api {
             transfers,
             store: self.store.clone(),
             trash_dir: self.home().join("trash").join(format!("{}-{}", row.id, row.name)),
-            clock: Arc::new(SystemClock),
+            clock,
             device: bucketsync_engine::conflict::device_name(),
             quiet_ms: 0,
             events: PairEvents { pair_id: row.id, pair: row.name.clone(), sink },
@@ -253,7 +199,7 @@ impl Api {
             let ctx = match self.pass_context(&row, sink.clone()).await {
                 Ok(ctx) => ctx,
                 Err(e) => {
-                    out.push(SyncSummary { pair: row.name.clone(), error: Some(e), ..Default::default() });
+                    out.push(SyncSummary { error: Some(e), ..SyncSummary::stopped(&row.name) });
                     continue;
                 }
             };

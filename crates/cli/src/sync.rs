@@ -2,7 +2,7 @@
 //! converged without errors. Also renders engine events for `daemon`.
 
 use crate::output::print_json;
-use bucketsync_api::sync::{Event, EventKind, EventSink, PairStatus, SyncRequest, SyncSummary};
+use bucketsync_api::sync::{Event, EventKind, EventSink, PairStatus, Side, SyncRequest, SyncSummary};
 use bucketsync_api::{Api, ApiError};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -80,15 +80,16 @@ pub fn event_printer(quiet_lines: bool) -> EventSink {
     })
 }
 
-fn print_summary(s: &SyncSummary) {
-    if let Some(e) = &s.error {
+fn print_summary(summary: &SyncSummary) {
+    let s = &summary.report;
+    if let Some(e) = &summary.error {
         println!("{}: error: {}", s.pair, e.message);
         if let Some(h) = &e.hint {
             println!("  hint: {h}");
         }
         return;
     }
-    if let Some(n) = &s.needs_confirmation {
+    if let Some(n) = &summary.needs_confirmation {
         println!("{}: needs confirmation: {}", s.pair, n.reason);
         for d in &n.deletes {
             println!("  would delete from {}: {}", d.side, d.path);
@@ -104,16 +105,23 @@ fn print_summary(s: &SyncSummary) {
         s.deleted_local.len() + s.deleted_remote.len(),
         s.conflicts.len(),
         s.unsyncable.len(),
-        if s.converged { "" } else { " (not converged)" }
+        if summary.converged { "" } else { " (not converged)" }
     );
     for c in &s.conflicts {
         println!("  conflict copy: {c}");
     }
     for u in &s.unsyncable {
-        println!("  unsyncable ({}): {:?}: {}", u.side, u.name, u.reason);
+        let side = match u.side {
+            Side::Local => "local",
+            Side::Remote => "remote",
+        };
+        println!("  unsyncable ({side}): {:?}: {}", u.name, u.reason);
     }
     for w in &s.waiting {
         println!("  waiting: {w}");
+    }
+    for d in &s.unreadable {
+        println!("  unreadable (nothing below it was decided): {d}/");
     }
     for e in &s.errors {
         println!("  error: {} {}: {}", e.action, e.path, e.message);

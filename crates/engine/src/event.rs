@@ -39,6 +39,7 @@ pub enum PairStatus {
 
 /// What kind of trouble a pass or an action met, in terms of what to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "kebab-case")]
 pub enum FaultKind {
     /// The local folder is gone (unmounted drive?): nothing is deleted.
@@ -48,7 +49,7 @@ pub enum FaultKind {
     /// The pair's recorded bucket, prefix or root differ from the policy's.
     StateMismatch,
     /// The bucket side; `remote` in the message says which kind.
-    Remote(bucketsync_remote::ErrorKind),
+    Remote(#[cfg_attr(feature = "ts", ts(type = "string"))] bucketsync_remote::ErrorKind),
     DiskFull,
     Io,
     /// The ignore file cannot be read or parsed.
@@ -58,11 +59,28 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// Whether trying again later, unchanged, may succeed: the engine's one
+    /// answer to that question (the runner schedules a retry for these
+    /// instead of waiting for the user). A full disk, a missing root or an
+    /// unreadable folder can clear up by themselves (space freed, the drive
+    /// mounted again); a wrong ignore file or a broken database cannot.
     pub fn retryable(self) -> bool {
         match self {
             FaultKind::Remote(k) => k.retryable(),
             FaultKind::RootMissing | FaultKind::Unreadable | FaultKind::Io | FaultKind::DiskFull => true,
             FaultKind::StateMismatch | FaultKind::IgnoreFile | FaultKind::Store => false,
+        }
+    }
+
+    /// The kind of a local I/O failure.
+    pub fn of_io(e: &std::io::Error) -> FaultKind {
+        use std::io::ErrorKind as K;
+        if matches!(e.kind(), K::StorageFull | K::QuotaExceeded)
+            || e.raw_os_error() == Some(28 /* ENOSPC */)
+        {
+            FaultKind::DiskFull
+        } else {
+            FaultKind::Io
         }
     }
 }

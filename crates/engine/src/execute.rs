@@ -9,14 +9,13 @@
 use crate::event::{FaultKind, PairEvents, PassProgress};
 use crate::keypath;
 use crate::plan::Action;
+use crate::report::{ActionError, PassReport};
 use crate::snapshot::{self, LocalFile, RemoteFile};
-use crate::transfer::{LocalState, TransferError, Transfers};
+use crate::transfer::{TransferError, Transfers};
 use crate::trash::Trash;
 use bucketsync_remote::Remote;
 use bucketsync_store::{BaselineRow, JournalRow, Store, StoreError};
 use futures::StreamExt;
-use serde::Serialize;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -38,66 +37,30 @@ pub struct Executor<'a> {
     pub progress: &'a PassProgress,
 }
 
-/// An action that failed.
-#[derive(Clone, Debug, Serialize)]
-pub struct ActionError {
-    pub path: String,
-    pub action: String,
-    pub kind: FaultKind,
-    pub message: String,
-    pub retryable: bool,
-}
-
-/// What a plan's execution did.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Outcome {
-    pub uploaded: Vec<String>,
-    pub downloaded: Vec<String>,
-    pub deleted_local: Vec<String>,
-    pub deleted_remote: Vec<String>,
-    pub adopted: Vec<String>,
-    /// Conflict copies made (relative paths of the copies).
-    pub conflicts: Vec<String>,
-    pub bytes_up: u64,
-    pub bytes_down: u64,
-    /// Skipped because the file changed since the scan; the next pass re-plans.
-    pub deferred: Vec<String>,
-    pub errors: Vec<ActionError>,
-}
-
 /// Why one action did not complete.
 enum Failure {
     /// The file moved underneath: not an error, the next pass sees it.
     Changed,
-    Error(FaultKind, String, bool),
+    Error(FaultKind, String),
 }
 
 impl From<TransferError> for Failure {
     fn from(e: TransferError) -> Self {
-        match e {
-            TransferError::ChangedDuringUpload { .. } => Failure::Changed,
-            TransferError::Remote(r) => {
-                Failure::Error(FaultKind::Remote(r.kind), r.to_string(), r.retryable())
-            }
-            TransferError::DiskFull { .. } => Failure::Error(FaultKind::DiskFull, e.to_string(), true),
-            TransferError::Io { .. } => Failure::Error(FaultKind::Io, e.to_string(), false),
-            TransferError::Verify { .. } => {
-                Failure::Error(FaultKind::Remote(bucketsync_remote::ErrorKind::Server), e.to_string(), true)
-            }
-            TransferError::Store(_) => Failure::Error(FaultKind::Store, e.to_string(), false),
+        match e.fault() {
+            None => Failure::Changed,
+            Some(kind) => Failure::Error(kind, e.to_string()),
         }
     }
 }
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
-        Failure::Error(FaultKind::Store, e.to_string(), false)
+        Failure::Error(FaultKind::Store, e.to_string())
     }
 }
 
 fn io_failure(path: &Path, e: std::io::Error) -> Failure {
-    let kind = if e.raw_os_error() == Some(28) { FaultKind::DiskFull } else { FaultKind::Io };
-    Failure::Error(kind, format!("{}: {e}", path.display()), false)
+    Failure::Error(FaultKind::of_io(&e), format!("{}: {e}", path.display()))
 }
 
 /// What one action achieved.
@@ -111,9 +74,9 @@ enum Done {
 }
 
 impl Executor<'_> {
-    /// Runs every action; failures are collected, never abort the rest.
-    pub async fn run(&self, actions: Vec<Action>) -> Outcome {
-        let mut out = Outcome::default();
+    /// Runs every action, recording what happened in `out`; failures are
+    /// collected, never abort the rest.
+    pub async fn run(&self, actions: Vec<Action>, out: &mut PassReport) {
         let mut deletes_remote = Vec::new();
         let mut transfers = Vec::new();
         let mut local_deletes = Vec::new();
@@ -124,15 +87,15 @@ impl Executor<'_> {
                 a if a.transfers() => transfers.push(a),
                 a => {
                     let r = self.bookkeeping(&a);
-                    self.settle(&mut out, &a, r);
+                    self.settle(out, &a, r);
                 }
             }
         }
-        self.delete_remote(&mut out, deletes_remote).await;
+        self.delete_remote(out, deletes_remote).await;
         // Local deletes first: they may free names the downloads need.
         for a in local_deletes {
             let r = self.delete_local(&a);
-            self.settle(&mut out, &a, r);
+            self.settle(out, &a, r);
         }
         let mut results = futures::stream::iter(transfers)
             .map(|a| async move {
@@ -142,12 +105,11 @@ impl Executor<'_> {
             .buffer_unordered(FILES_IN_FLIGHT);
         while let Some((a, r)) = results.next().await {
             self.progress.file_done();
-            self.settle(&mut out, &a, r);
+            self.settle(out, &a, r);
         }
-        out
     }
 
-    fn settle(&self, out: &mut Outcome, action: &Action, result: Result<Done, Failure>) {
+    fn settle(&self, out: &mut PassReport, action: &Action, result: Result<Done, Failure>) {
         let path = action.path().to_string();
         let (name, bytes) = match &result {
             Ok(Done::Uploaded(b)) => {
@@ -184,20 +146,14 @@ impl Executor<'_> {
             }
             Ok(Done::Bookkeeping) => return,
             Err(Failure::Changed) => {
-                out.deferred.push(path);
+                out.waiting.push(path);
                 return;
             }
-            Err(Failure::Error(kind, message, retryable)) => {
+            Err(Failure::Error(kind, message)) => {
                 let name = action_name(action);
                 self.journal(name, &path, Some(format!("failed: {message}")), None);
                 self.events.warning(format!("{name} {path} failed: {message}"));
-                out.errors.push(ActionError {
-                    path,
-                    action: name.into(),
-                    kind: *kind,
-                    message: message.clone(),
-                    retryable: *retryable,
-                });
+                out.errors.push(ActionError::new(path, name, *kind, message.clone()));
                 return;
             }
         };
@@ -245,20 +201,11 @@ impl Executor<'_> {
         Ok(())
     }
 
-    /// Base row for a file both sides now hold.
-    fn base_row(
-        &self,
-        rel: &str,
-        local: LocalState,
-        hash: Option<String>,
-        remote: &RemoteFile,
-    ) -> BaselineRow {
+    /// Base row for a file both sides now hold (`local.hash`: its content's).
+    fn base_row(&self, rel: &str, local: LocalFile, remote: &RemoteFile) -> BaselineRow {
         BaselineRow {
             path: rel.into(),
-            local_size: local.size,
-            local_mtime_ms: local.mtime_ms,
-            local_inode: Some(local.inode),
-            local_hash: hash,
+            local,
             remote_etag: remote.etag.clone(),
             remote_size: remote.size,
             remote_mtime_ms: remote.mtime_ms,
@@ -270,14 +217,7 @@ impl Executor<'_> {
     fn unchanged(&self, rel: &str, seen: &LocalFile) -> Result<(), Failure> {
         let path = self.abs(rel);
         match path.symlink_metadata() {
-            Ok(m)
-                if m.is_file()
-                    && m.len() == seen.size
-                    && snapshot::mtime_ms(&m) == seen.mtime_ms
-                    && m.ino() == seen.inode =>
-            {
-                Ok(())
-            }
+            Ok(m) if m.is_file() && snapshot::stat(&m).same_stat(seen) => Ok(()),
             Ok(_) => Err(Failure::Changed),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::Changed),
             Err(e) => Err(io_failure(&path, e)),
@@ -305,7 +245,6 @@ impl Executor<'_> {
                     return Err(Failure::Error(
                         FaultKind::Io,
                         format!("{} is not a folder (a file or a link is in the way)", dir.display()),
-                        false,
                     ))
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -337,14 +276,13 @@ impl Executor<'_> {
             }
             Action::Refresh { path, local, remote, hash } => {
                 self.unchanged(path, local)?;
-                let state = LocalState { size: local.size, mtime_ms: local.mtime_ms, inode: local.inode };
-                self.put_base(self.base_row(path, state, hash.clone(), remote))?;
+                let local = LocalFile { hash: hash.clone(), ..local.clone() };
+                self.put_base(self.base_row(path, local, remote))?;
                 Ok(Done::Bookkeeping)
             }
             Action::Adopt { path, local, remote } => {
                 self.unchanged(path, local)?;
-                let state = LocalState { size: local.size, mtime_ms: local.mtime_ms, inode: local.inode };
-                self.put_base(self.base_row(path, state, local.hash.clone(), remote))?;
+                self.put_base(self.base_row(path, local.clone(), remote))?;
                 Ok(Done::Adopted)
             }
             _ => unreachable!("not a bookkeeping action"),
@@ -368,7 +306,7 @@ impl Executor<'_> {
     /// which restores it locally (delete vs modify: the change wins).
     async fn still_as_listed(
         &self,
-        out: &mut Outcome,
+        out: &mut PassReport,
         deletes: Vec<(String, RemoteFile)>,
     ) -> Vec<(String, RemoteFile)> {
         let checks = futures::stream::iter(deletes)
@@ -388,20 +326,19 @@ impl Executor<'_> {
                     .warning(format!("{path} changed in the bucket since it was listed; not deleting it")),
                 // Already gone: deleting it again is harmless and settles the base.
                 Err(e) if e.kind == bucketsync_remote::ErrorKind::NotFound => keep.push((path, remote)),
-                Err(e) => out.errors.push(ActionError {
+                Err(e) => out.errors.push(ActionError::new(
                     path,
-                    action: "delete-remote".into(),
-                    kind: FaultKind::Remote(e.kind),
-                    message: e.to_string(),
-                    retryable: e.retryable(),
-                }),
+                    "delete-remote",
+                    FaultKind::Remote(e.kind),
+                    e.to_string(),
+                )),
             }
         }
         keep.sort_by(|a, b| a.0.cmp(&b.0));
         keep
     }
 
-    async fn delete_remote(&self, out: &mut Outcome, deletes: Vec<(String, RemoteFile)>) {
+    async fn delete_remote(&self, out: &mut PassReport, deletes: Vec<(String, RemoteFile)>) {
         let deletes = self.still_as_listed(out, deletes).await;
         for chunk in deletes.chunks(1000) {
             let keys: Vec<String> = chunk.iter().map(|(_, r)| r.key.clone()).collect();
@@ -409,36 +346,28 @@ impl Executor<'_> {
                 Ok(refused) => refused,
                 Err(e) => {
                     for (path, _) in chunk {
-                        out.errors.push(ActionError {
-                            path: path.clone(),
-                            action: "delete-remote".into(),
-                            kind: FaultKind::Remote(e.kind),
-                            message: e.to_string(),
-                            retryable: e.retryable(),
-                        });
+                        out.errors.push(ActionError::new(
+                            path.clone(),
+                            "delete-remote",
+                            FaultKind::Remote(e.kind),
+                            e.to_string(),
+                        ));
                     }
                     continue;
                 }
             };
             for (path, remote) in chunk {
                 if let Some((_, e)) = refused.iter().find(|(k, _)| *k == remote.key) {
-                    out.errors.push(ActionError {
-                        path: path.clone(),
-                        action: "delete-remote".into(),
-                        kind: FaultKind::Remote(e.kind),
-                        message: e.to_string(),
-                        retryable: e.retryable(),
-                    });
+                    out.errors.push(ActionError::new(
+                        path.clone(),
+                        "delete-remote",
+                        FaultKind::Remote(e.kind),
+                        e.to_string(),
+                    ));
                     continue;
                 }
-                if let Err(Failure::Error(kind, message, retryable)) = self.forget(path) {
-                    out.errors.push(ActionError {
-                        path: path.clone(),
-                        action: "delete-remote".into(),
-                        kind,
-                        message,
-                        retryable,
-                    });
+                if let Err(Failure::Error(kind, message)) = self.forget(path) {
+                    out.errors.push(ActionError::new(path.clone(), "delete-remote", kind, message));
                     continue;
                 }
                 out.deleted_remote.push(path.clone());
@@ -471,25 +400,27 @@ impl Executor<'_> {
 
     async fn upload(&self, rel: &str, local: &LocalFile) -> Result<u64, Failure> {
         let key = keypath::key_for(self.prefix, rel);
-        let expected = LocalState { size: local.size, mtime_ms: local.mtime_ms, inode: local.inode };
-        let up = self.transfers.upload(self.pair_id, &self.abs(rel), &key, &expected, self.progress).await?;
+        let up = self.transfers.upload(self.pair_id, &self.abs(rel), &key, local, self.progress).await?;
         let remote = RemoteFile {
             key,
             size: up.remote.size,
             etag: up.remote.etag.clone(),
             last_modified_ms: up.remote.last_modified_ms,
             mtime_ms: up.remote.mtime_ms.or(Some(up.local.mtime_ms)),
-            sha256: Some(up.sha256.clone()),
+            sha256: up.local.hash.clone(),
         };
-        self.put_base(self.base_row(rel, up.local, Some(up.sha256), &remote))?;
-        Ok(up.local.size)
+        let size = up.local.size;
+        self.put_base(self.base_row(rel, up.local, &remote))?;
+        Ok(size)
     }
 
+    /// Returns the hash of the content written.
     async fn download(&self, rel: &str, remote: &RemoteFile) -> Result<String, Failure> {
         self.make_parents(rel)?;
         let down = self.transfers.download(&remote.meta(), &self.abs(rel), self.progress).await?;
-        self.put_base(self.base_row(rel, down.local, Some(down.sha256.clone()), remote))?;
-        Ok(down.sha256)
+        let hash = down.local.hash.clone().unwrap_or_default();
+        self.put_base(self.base_row(rel, down.local, remote))?;
+        Ok(hash)
     }
 
     /// The local version moves to `copy`; the remote one takes the name. If
@@ -527,9 +458,7 @@ impl Executor<'_> {
         let mut bytes_up = 0;
         if upload_copy {
             let m = abs_copy.symlink_metadata().map_err(|e| io_failure(&abs_copy, e))?;
-            let seen =
-                LocalFile { size: m.len(), mtime_ms: snapshot::mtime_ms(&m), inode: m.ino(), hash: None };
-            bytes_up = self.upload(copy, &seen).await?;
+            bytes_up = self.upload(copy, &snapshot::stat(&m)).await?;
         }
         Ok(Done::Conflict { copy: Some(copy.to_string()), bytes_up, bytes_down: remote.size })
     }

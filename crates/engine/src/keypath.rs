@@ -20,6 +20,7 @@ pub const PATH_MAX: usize = 3800;
 
 /// Which side a name was found on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "kebab-case")]
 pub enum Side {
     Local,
@@ -28,6 +29,7 @@ pub enum Side {
 
 /// Why a name is left alone.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "with")]
 pub enum Reason {
     /// A `.` or `..` segment.
@@ -79,6 +81,7 @@ impl fmt::Display for Reason {
 
 /// A name that is reported instead of synced.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Unsyncable {
     pub side: Side,
     /// The key (remote) or the path below the root (local), lossily printable.

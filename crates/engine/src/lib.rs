@@ -8,6 +8,7 @@
 //! through bucketsync-store) and aws-sdk-s3 (it goes through the
 //! `bucketsync_remote::Remote` trait, so tests can pass in another remote).
 
+pub mod base;
 pub mod clock;
 pub mod conflict;
 pub mod event;
@@ -18,6 +19,7 @@ pub mod keypath;
 pub mod pair;
 pub mod pass;
 pub mod plan;
+pub mod report;
 pub mod runner;
 pub mod snapshot;
 pub mod transfer;

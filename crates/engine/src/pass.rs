@@ -3,19 +3,18 @@
 
 use crate::clock::Clock;
 use crate::event::{FaultKind, PairEvents, PairStatus, PassProgress};
-use crate::execute::{ActionError, Executor};
+use crate::execute::Executor;
 use crate::guard::{self, DeleteGuard, NeedsConfirmation};
 use crate::ignore::{IgnoreError, IgnoreRules};
-use crate::keypath::Unsyncable;
 use crate::pair::Mode;
 use crate::plan::{self, Action, PlanInput};
+use crate::report::PassReport;
 use crate::snapshot::{self, ScanError};
 use crate::transfer::Transfers;
 use crate::trash::Trash;
 use bucketsync_remote::{Remote, RemoteError};
 use bucketsync_store::{BaselineRow, Store, StoreError};
 use futures::StreamExt;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -59,43 +58,6 @@ pub struct PassOptions {
     pub confirm_deletes: bool,
     /// Resume or abort the pair's recorded multipart uploads first (at pair start).
     pub recover_uploads: bool,
-}
-
-/// What a pass did.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct PassReport {
-    pub pair: String,
-    pub uploaded: Vec<String>,
-    pub downloaded: Vec<String>,
-    pub deleted_local: Vec<String>,
-    pub deleted_remote: Vec<String>,
-    pub adopted: Vec<String>,
-    /// Conflict copies made.
-    pub conflicts: Vec<String>,
-    pub unsyncable: Vec<Unsyncable>,
-    /// Local files still being written, or changed while acted on: next pass.
-    pub waiting: Vec<String>,
-    /// Folders that could not be read (nothing below them was decided).
-    pub unreadable: Vec<String>,
-    pub errors: Vec<ActionError>,
-    pub bytes_up: u64,
-    pub bytes_down: u64,
-}
-
-impl PassReport {
-    /// Both sides agree on everything syncable and nothing failed.
-    pub fn converged(&self) -> bool {
-        self.errors.is_empty() && self.waiting.is_empty() && self.unreadable.is_empty()
-    }
-
-    /// Whether the pass moved or deleted anything.
-    pub fn changed_anything(&self) -> bool {
-        !(self.uploaded.is_empty()
-            && self.downloaded.is_empty()
-            && self.deleted_local.is_empty()
-            && self.deleted_remote.is_empty()
-            && self.conflicts.is_empty())
-    }
 }
 
 /// Why a pass stopped before executing.
@@ -278,28 +240,8 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
         events: &ctx.events,
         progress: &progress,
     };
-    let outcome = executor.run(planned.actions).await;
-    report.uploaded = outcome.uploaded;
-    report.downloaded = outcome.downloaded;
-    report.deleted_local = outcome.deleted_local;
-    report.deleted_remote = outcome.deleted_remote;
-    report.adopted = outcome.adopted;
-    report.conflicts = outcome.conflicts;
-    report.bytes_up = outcome.bytes_up;
-    report.bytes_down = outcome.bytes_down;
-    report.waiting.extend(outcome.deferred);
-    report.errors = outcome.errors;
-    for list in [
-        &mut report.uploaded,
-        &mut report.downloaded,
-        &mut report.deleted_local,
-        &mut report.deleted_remote,
-        &mut report.adopted,
-        &mut report.conflicts,
-        &mut report.waiting,
-    ] {
-        list.sort();
-    }
+    executor.run(planned.actions, &mut report).await;
+    report.sort();
     {
         let mut store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
         let _ = store.trim_journal(pair.id, 10_000);

@@ -13,10 +13,11 @@
 //! Remote changes are judged by (size, ETag); local ones by (size, mtime,
 //! inode), with the content hash settling doubt when it was computed.
 
+use crate::base::{self, RACY_MS};
 use crate::conflict;
 use crate::keypath::{self, Side, Unsyncable};
 use crate::pair::Mode;
-use crate::snapshot::{local_matches_base, LocalFile, LocalSnapshot, RemoteFile, RemoteSnapshot};
+use crate::snapshot::{LocalFile, LocalSnapshot, RemoteFile, RemoteSnapshot};
 use bucketsync_store::BaselineRow;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -111,29 +112,18 @@ enum Change {
     Deleted,
 }
 
-/// A file written this close to its base being recorded may have changed
-/// again within the same timestamp tick ("racily clean"): its stat proves
-/// nothing, so its hash is checked until it is older than this.
-pub const RACY_MS: i64 = 2_000;
-
-/// Whether the base of a file was recorded too soon after its last write
-/// for the stat to prove it unchanged.
-pub fn racy(b: &BaselineRow) -> bool {
-    b.synced_ms - b.local_mtime_ms < RACY_MS
-}
-
 fn local_change(b: Option<&BaselineRow>, l: Option<&LocalFile>, now_ms: i64) -> Change {
     match (b, l) {
         (None, None) => Change::Absent,
         (None, Some(_)) => Change::Created,
         (Some(_), None) => Change::Deleted,
-        (Some(b), Some(l)) if local_matches_base(b, l) => match (&l.hash, &b.local_hash) {
+        (Some(b), Some(l)) if base::local_matches(b, l) => match (&l.hash, &b.local.hash) {
             (Some(h), Some(bh)) if h != bh => Change::Modified,
             // Hash confirmed and the write is old enough now: record that.
             (Some(_), Some(_)) if now_ms - l.mtime_ms >= RACY_MS => Change::Touched,
             _ => Change::Unchanged,
         },
-        (Some(b), Some(l)) if l.hash.is_some() && l.hash == b.local_hash => Change::Touched,
+        (Some(b), Some(l)) if l.hash.is_some() && l.hash == b.local.hash => Change::Touched,
         (Some(_), Some(_)) => Change::Modified,
     }
 }
@@ -143,8 +133,8 @@ fn remote_change(b: Option<&BaselineRow>, r: Option<&RemoteFile>) -> Change {
         (None, None) => Change::Absent,
         (None, Some(_)) => Change::Created,
         (Some(_), None) => Change::Deleted,
-        (Some(b), Some(r)) if b.remote_size == r.size && b.remote_etag == r.etag => Change::Unchanged,
-        (Some(b), Some(r)) if r.sha256.is_some() && r.sha256 == b.local_hash => Change::Touched,
+        (Some(b), Some(r)) if base::remote_matches(b, r.size, &r.etag) => Change::Unchanged,
+        (Some(b), Some(r)) if r.sha256.is_some() && r.sha256 == b.local.hash => Change::Touched,
         (Some(_), Some(_)) => Change::Modified,
     }
 }
@@ -209,7 +199,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         let p = path.to_string();
         let refresh = || {
             let (l, r) = (l.unwrap().clone(), r.unwrap().clone());
-            let hash = l.hash.clone().or_else(|| b.and_then(|b| b.local_hash.clone()));
+            let hash = l.hash.clone().or_else(|| b.and_then(|b| b.local.hash.clone()));
             Action::Refresh { path: path.to_string(), local: l, remote: r, hash }
         };
         let mut conflict = |l: &LocalFile, r: &RemoteFile, upload_copy: bool| {

@@ -4,26 +4,18 @@
 //! [`ScanError`]); a listing that fails or ends early is an error, never an
 //! empty or short snapshot, because a missing file would read as a delete.
 
+use crate::base;
 use crate::ignore::IgnoreRules;
 use crate::keypath::{self, KeyMeaning, Reason, Side, Unsyncable};
 use bucketsync_remote::{Remote, RemoteError};
 use bucketsync_store::BaselineRow;
+pub use bucketsync_store::LocalFile;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-/// A regular file as the scan saw it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LocalFile {
-    pub size: u64,
-    pub mtime_ms: i64,
-    pub inode: u64,
-    /// Hex SHA-256, when it was computed to settle a doubt.
-    pub hash: Option<String>,
-}
 
 /// An object as the listing (and, when needed, a HEAD) described it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -144,10 +136,7 @@ pub fn scan_local(root: &Path, rules: &IgnoreRules) -> Result<LocalSnapshot, Sca
             }
             match entry.metadata() {
                 Ok(m) => {
-                    snap.files.insert(
-                        rel,
-                        LocalFile { size: m.len(), mtime_ms: mtime_ms(&m), inode: m.ino(), hash: None },
-                    );
+                    snap.files.insert(rel, stat(&m));
                 }
                 // Vanished since the listing of its folder: simply not there.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -161,7 +150,13 @@ pub fn scan_local(root: &Path, rules: &IgnoreRules) -> Result<LocalSnapshot, Sca
     Ok(snap)
 }
 
-/// Modification time in Unix milliseconds.
+/// A file's stat as the engine records it (no hash yet).
+pub fn stat(m: &std::fs::Metadata) -> LocalFile {
+    LocalFile { size: m.len(), mtime_ms: mtime_ms(m), inode: m.ino(), hash: None }
+}
+
+/// Modification time in Unix milliseconds, rounded down (also before 1970:
+/// `mtime_nsec` is always the non-negative part).
 pub fn mtime_ms(m: &std::fs::Metadata) -> i64 {
     m.mtime() * 1000 + m.mtime_nsec() / 1_000_000
 }
@@ -225,13 +220,19 @@ pub fn hash_file(path: &Path) -> std::io::Result<String> {
     Ok(hex(&hasher.finalize()))
 }
 
+/// Lower-case hex, as hashes are written to and compared with metadata.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }
 
 /// Paths whose local content must be hashed before planning: a file whose
 /// stat changed but whose size did not (maybe only touched), a file whose
-/// base was recorded right after a write (see [`crate::plan::racy`]), and a file on
+/// base was recorded right after a write (see [`base::racy`]), and a file on
 /// both sides with equal sizes where the remote side is new or changed
 /// (maybe equal content, to adopt without transfer).
 pub fn paths_to_hash(
@@ -243,17 +244,11 @@ pub fn paths_to_hash(
     for (path, l) in &local.files {
         let b = base.get(path);
         let r = remote.files.get(path);
-        let touched = b.is_some_and(|b| {
-            b.local_hash.is_some()
-                && b.local_size == l.size
-                && (b.local_mtime_ms != l.mtime_ms || b.local_inode.is_some_and(|i| i != l.inode))
-        });
-        let racy =
-            b.is_some_and(|b| b.local_hash.is_some() && local_matches_base(b, l) && crate::plan::racy(b));
-        let local_new = b.is_none_or(|b| !local_matches_base(b, l));
-        let remote_new = r.is_some_and(|r| {
-            b.is_none_or(|b| (b.remote_size, b.remote_etag.as_str()) != (r.size, r.etag.as_str()))
-        });
+        let touched =
+            b.is_some_and(|b| b.local.hash.is_some() && b.local.size == l.size && !base::local_matches(b, l));
+        let racy = b.is_some_and(|b| b.local.hash.is_some() && base::local_matches(b, l) && base::racy(b));
+        let local_new = b.is_none_or(|b| !base::local_matches(b, l));
+        let remote_new = r.is_some_and(|r| b.is_none_or(|b| !base::remote_matches(b, r.size, &r.etag)));
         let maybe_equal = r.is_some_and(|r| r.size == l.size) && remote_new && local_new;
         if touched || racy || maybe_equal {
             out.push(path.clone());
@@ -273,22 +268,17 @@ pub fn keys_to_head(
     let mut out = Vec::new();
     for (path, r) in &remote.files {
         let b = base.get(path);
-        let changed = b.is_none_or(|b| (b.remote_size, b.remote_etag.as_str()) != (r.size, r.etag.as_str()));
+        let changed = b.is_none_or(|b| !base::remote_matches(b, r.size, &r.etag));
         if !changed {
             continue;
         }
         let size_matches_local = local.files.get(path).is_some_and(|l| l.size == r.size);
-        let size_matches_base = b.is_some_and(|b| b.local_hash.is_some() && b.remote_size == r.size);
+        let size_matches_base = b.is_some_and(|b| b.local.hash.is_some() && b.remote_size == r.size);
         if size_matches_local || size_matches_base {
             out.push(path.clone());
         }
     }
     out
-}
-
-/// Whether the scan's stat of a file equals the base's.
-pub fn local_matches_base(b: &BaselineRow, l: &LocalFile) -> bool {
-    b.local_size == l.size && b.local_mtime_ms == l.mtime_ms && b.local_inode.is_none_or(|i| i == l.inode)
 }
 
 #[cfg(test)]
@@ -344,6 +334,11 @@ mod tests {
     }
 
     #[test]
+    fn hex_is_lowercase_and_padded() {
+        assert_eq!(hex(&[0x00, 0xab, 0x0f]), "00ab0f");
+    }
+
+    #[test]
     fn hash_is_hex_sha256() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("f"), "abc").unwrap();
@@ -356,10 +351,7 @@ mod tests {
     fn base(size: u64, mtime: i64, etag: &str) -> BaselineRow {
         BaselineRow {
             path: "f".into(),
-            local_size: size,
-            local_mtime_ms: mtime,
-            local_inode: Some(1),
-            local_hash: Some("h".into()),
+            local: LocalFile { size, mtime_ms: mtime, inode: 1, hash: Some("h".into()) },
             remote_etag: etag.into(),
             remote_size: size,
             remote_mtime_ms: None,

@@ -20,6 +20,9 @@ mod download;
 pub mod part;
 mod upload;
 
+use crate::clock::Clock;
+use crate::event::FaultKind;
+use crate::snapshot::LocalFile;
 use backon::{ExponentialBuilder, Retryable};
 use bucketsync_remote::{ErrorKind, ObjectMeta, Remote, RemoteError};
 use bucketsync_store::{Store, StoreError};
@@ -76,39 +79,22 @@ impl Default for TransferLimits {
     }
 }
 
-/// What the scan saw of a local file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LocalState {
-    pub size: u64,
-    pub mtime_ms: i64,
-    /// 0 when unknown (then it is not compared).
-    pub inode: u64,
-}
-
-impl LocalState {
-    pub fn of(meta: &std::fs::Metadata) -> LocalState {
-        LocalState { size: meta.len(), mtime_ms: mtime_ms(meta), inode: meta.ino() }
-    }
-}
-
 /// A finished upload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Uploaded {
     /// `etag` and `size` as the server reported them; `mtime_ms` as sent.
     pub remote: ObjectMeta,
-    /// The file as it was read (equal to `expected`).
-    pub local: LocalState,
-    /// Hex SHA-256 of the content sent.
-    pub sha256: String,
+    /// The file as it was read (the expected stat), with the hash of the
+    /// content sent.
+    pub local: LocalFile,
 }
 
 /// A finished download.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Downloaded {
-    /// The renamed file: size, the mtime it was given, its inode.
-    pub local: LocalState,
-    /// Hex SHA-256 of the content written.
-    pub sha256: String,
+    /// The renamed file: size, the mtime it was given, its inode, and the
+    /// hash of the content written.
+    pub local: LocalFile,
 }
 
 /// Receives byte counts as data moves (after each part, range or PUT).
@@ -140,24 +126,30 @@ pub enum TransferError {
 }
 
 impl TransferError {
+    /// What kind of trouble this is; `None` when it is no fault at all
+    /// (the file moved underneath and the next pass looks again).
+    pub fn fault(&self) -> Option<FaultKind> {
+        Some(match self {
+            TransferError::Remote(e) => FaultKind::Remote(e.kind),
+            TransferError::Io { .. } => FaultKind::Io,
+            TransferError::ChangedDuringUpload { .. } => return None,
+            // Bytes that did not add up: the server (or the wire) failed.
+            TransferError::Verify { .. } => FaultKind::Remote(ErrorKind::Server),
+            TransferError::DiskFull { .. } => FaultKind::DiskFull,
+            TransferError::Store(_) => FaultKind::Store,
+        })
+    }
+
     /// Whether the same transfer may succeed later without anyone changing
-    /// anything (the runner schedules a retry rather than reporting a fault).
+    /// anything: [`FaultKind::retryable`], the one answer to that question.
     pub fn retryable(&self) -> bool {
-        match self {
-            TransferError::Remote(e) => e.retryable(),
-            TransferError::ChangedDuringUpload { .. } | TransferError::Verify { .. } => true,
-            TransferError::Io { .. } | TransferError::DiskFull { .. } | TransferError::Store(_) => false,
-        }
+        self.fault().is_none_or(FaultKind::retryable)
     }
 
     pub(crate) fn io(path: &Path, source: std::io::Error) -> TransferError {
-        use std::io::ErrorKind as K;
-        if matches!(source.kind(), K::StorageFull | K::QuotaExceeded)
-            || source.raw_os_error() == Some(28 /* ENOSPC */)
-        {
-            TransferError::DiskFull { path: path.to_path_buf() }
-        } else {
-            TransferError::Io { path: path.to_path_buf(), source }
+        match FaultKind::of_io(&source) {
+            FaultKind::DiskFull => TransferError::DiskFull { path: path.to_path_buf() },
+            _ => TransferError::Io { path: path.to_path_buf(), source },
         }
     }
 }
@@ -169,22 +161,26 @@ pub struct Transfers {
     store: Arc<Mutex<Store>>,
     limits: TransferLimits,
     semaphore: Arc<Semaphore>,
+    clock: Arc<dyn Clock>,
     stale_after: Duration,
     retry: ExponentialBuilder,
 }
 
 impl Transfers {
+    /// `clock` is the executor's: upload records and mtimes are stamped with it.
     pub fn new(
         remote: Arc<dyn Remote>,
         store: Arc<Mutex<Store>>,
         limits: TransferLimits,
         semaphore: Arc<Semaphore>,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Transfers {
             remote,
             store,
             limits,
             semaphore,
+            clock,
             stale_after: DEFAULT_STALE_UPLOAD_AFTER,
             retry: ExponentialBuilder::default()
                 .with_min_delay(Duration::from_millis(200))
@@ -211,6 +207,20 @@ impl Transfers {
         &self.limits
     }
 
+    pub fn remote(&self) -> &dyn Remote {
+        self.remote.as_ref()
+    }
+
+    /// Now, by the clock the transfers were given.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Whether an upload recorded at `started_ms` is too old to resume.
+    pub fn is_stale(&self, started_ms: i64) -> bool {
+        self.now_ms().saturating_sub(started_ms) > self.stale_after.as_millis() as i64
+    }
+
     /// Uploads `path` to `key` (single PUT or resumable multipart), with the
     /// mtime in `mtime` user metadata (rclone's format) and the content hash
     /// in `sha256`. Fails with [`TransferError::ChangedDuringUpload`] if the
@@ -221,7 +231,7 @@ impl Transfers {
         pair_id: i64,
         path: &Path,
         key: &str,
-        expected: &LocalState,
+        expected: &LocalFile,
         progress: &dyn Progress,
     ) -> Result<Uploaded, TransferError> {
         upload::upload(self, pair_id, path, key, expected, progress).await
@@ -248,7 +258,8 @@ impl Transfers {
         upload::recover(self, pair_id).await
     }
 
-    fn store(&self) -> MutexGuard<'_, Store> {
+    /// The store (upload records); held only for one short query.
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -259,7 +270,7 @@ impl Transfers {
 
     /// Runs `op` under a permit, retrying transient failures with backoff
     /// (the permit is released while waiting).
-    async fn with_retry<T, F, Fut>(&self, what: &str, op: F) -> Result<T, RemoteError>
+    pub(crate) async fn with_retry<T, F, Fut>(&self, what: &str, op: F) -> Result<T, RemoteError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, RemoteError>>,
@@ -282,70 +293,20 @@ impl Transfers {
     }
 }
 
-/// What identifies one version of a local file, more finely than
-/// [`LocalState`]: ctime changes with every write and cannot be set back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    inode: u64,
-    size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
+/// Whether two stats of a path show the same version of the file, more
+/// finely than [`LocalFile::same_stat`]: the ctime changes with every write
+/// (and cannot be set back), so a rewrite that restores the mtime shows too.
+pub(crate) fn same_version(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.dev() == b.dev()
+        && a.ino() == b.ino()
+        && a.len() == b.len()
+        && (a.mtime(), a.mtime_nsec()) == (b.mtime(), b.mtime_nsec())
+        && (a.ctime(), a.ctime_nsec()) == (b.ctime(), b.ctime_nsec())
 }
 
-impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Stamp {
-        Stamp {
-            dev: meta.dev(),
-            inode: meta.ino(),
-            size: meta.len(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
-        }
-    }
-
-    fn mtime_ms(&self) -> i64 {
-        self.mtime_ns.div_euclid(1_000_000) as i64
-    }
-
-    fn local(&self) -> LocalState {
-        LocalState { size: self.size, mtime_ms: self.mtime_ms(), inode: self.inode }
-    }
-
-    fn matches(&self, expected: &LocalState) -> bool {
-        self.size == expected.size
-            && self.mtime_ms() == expected.mtime_ms
-            && (expected.inode == 0 || expected.inode == self.inode)
-    }
-}
-
-/// Milliseconds since the epoch, rounded down (as the scanner records them).
-pub fn mtime_ms(meta: &std::fs::Metadata) -> i64 {
-    (i128::from(meta.mtime()) * 1000 + i128::from(meta.mtime_nsec()) / 1_000_000) as i64
-}
-
-fn stamp(path: &Path) -> Result<Stamp, TransferError> {
-    std::fs::metadata(path).map(|m| Stamp::of(&m)).map_err(|e| TransferError::io(path, e))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
-fn not_found(e: &RemoteError) -> bool {
-    e.kind == ErrorKind::NotFound
+/// The stat of `path` (following nothing: symbolic links are never synced).
+pub(crate) fn version(path: &Path) -> Result<std::fs::Metadata, TransferError> {
+    std::fs::symlink_metadata(path).map_err(|e| TransferError::io(path, e))
 }
 
 #[cfg(test)]
@@ -362,23 +323,20 @@ mod tests {
         assert!(matches!(other, TransferError::Io { .. }), "{other:?}");
     }
 
-    /// The hash is lower-case hex, as written to and compared with metadata.
+    /// The scan's stat agrees with itself, and a differing size or inode does not.
     #[test]
-    fn hex_is_lowercase_and_padded() {
-        assert_eq!(hex(&[0x00, 0xab, 0x0f]), "00ab0f");
-    }
-
-    /// The stamp agrees with the scan-level state, and a differing size or inode does not.
-    #[test]
-    fn stamp_matches_what_the_scan_saw() {
+    fn stat_matches_what_the_scan_saw() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
         std::fs::write(&p, b"abc").unwrap();
         let meta = std::fs::metadata(&p).unwrap();
-        let s = Stamp::of(&meta);
-        assert!(s.matches(&LocalState::of(&meta)));
-        assert!(s.matches(&LocalState { inode: 0, ..LocalState::of(&meta) }), "inode 0 is not compared");
-        assert!(!s.matches(&LocalState { size: 4, ..LocalState::of(&meta) }));
-        assert!(!s.matches(&LocalState { inode: meta.ino() + 1, ..LocalState::of(&meta) }));
+        let s = crate::snapshot::stat(&meta);
+        assert!(s.same_stat(&crate::snapshot::stat(&meta)));
+        assert!(s.same_stat(&LocalFile { inode: 0, ..s.clone() }), "inode 0 is not compared");
+        assert!(!s.same_stat(&LocalFile { size: 4, ..s.clone() }));
+        assert!(!s.same_stat(&LocalFile { inode: meta.ino() + 1, ..s.clone() }));
+        assert!(same_version(&meta, &std::fs::metadata(&p).unwrap()));
+        std::fs::write(&p, b"abcd").unwrap();
+        assert!(!same_version(&meta, &std::fs::metadata(&p).unwrap()), "a rewrite is another version");
     }
 }

@@ -9,7 +9,8 @@ use bucketsync_engine::event::EventSink;
 use bucketsync_engine::event::PairEvents;
 use bucketsync_engine::keypath::Reason;
 use bucketsync_engine::pair::Mode;
-use bucketsync_engine::pass::{run_pass, Pair, PassContext, PassError, PassOptions, PassReport};
+use bucketsync_engine::pass::{run_pass, Pair, PassContext, PassError, PassOptions};
+use bucketsync_engine::report::PassReport;
 use bucketsync_engine::transfer::{TransferLimits, Transfers};
 use bucketsync_remote::{Addressing, Connection, Remote, S3Remote, Secret};
 use bucketsync_store::{PairRow, PolicyRow, Store};
@@ -90,8 +91,14 @@ fn device(server: &S3Server, bucket: &str, name: &str, mode: Mode) -> Device {
         max_parts: 10_000,
         multipart_threshold: 6 * MIB as u64,
     };
-    let transfers =
-        Transfers::new(remote.clone(), store.clone(), limits, Arc::new(tokio::sync::Semaphore::new(3)));
+    let clock: Arc<dyn bucketsync_engine::clock::Clock> = Arc::new(SystemClock);
+    let transfers = Transfers::new(
+        remote.clone(),
+        store.clone(),
+        limits,
+        Arc::new(tokio::sync::Semaphore::new(3)),
+        clock.clone(),
+    );
     let trash = home.join("trash/docs");
     let ctx = PassContext {
         pair: Pair {
@@ -108,7 +115,7 @@ fn device(server: &S3Server, bucket: &str, name: &str, mode: Mode) -> Device {
         transfers,
         store,
         trash_dir: trash.clone(),
-        clock: Arc::new(SystemClock),
+        clock,
         device: name.into(),
         quiet_ms: 0,
         events: PairEvents { pair_id, pair: "docs".into(), sink: EventSink::none() },

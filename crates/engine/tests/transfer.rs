@@ -4,9 +4,9 @@
 
 mod support;
 
-use bucketsync_engine::transfer::{
-    LocalState, Progress, TransferError, TransferLimits, Transfers, TEMP_PREFIX,
-};
+use bucketsync_engine::clock::SystemClock;
+use bucketsync_engine::snapshot::{self, LocalFile};
+use bucketsync_engine::transfer::{Progress, TransferError, TransferLimits, Transfers, TEMP_PREFIX};
 use bucketsync_remote::{Addressing, Connection, ErrorKind, Remote, RemoteError, S3Remote, Secret};
 use bucketsync_store::{PairRow, PolicyRow, Store};
 use bucketsync_testserver::S3Server;
@@ -107,7 +107,7 @@ fn env(server: &S3Server, hint: &str) -> Env {
 
 fn transfers(remote: Arc<dyn Remote>, store: Arc<Mutex<Store>>, limits: TransferLimits) -> Transfers {
     let sem = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_parts));
-    Transfers::new(remote, store, limits, sem).with_retry_delays(
+    Transfers::new(remote, store, limits, sem, Arc::new(SystemClock)).with_retry_delays(
         Duration::from_millis(10),
         Duration::from_millis(50),
         4,
@@ -121,8 +121,13 @@ fn random_file(path: &Path, len: u64) -> Vec<u8> {
     data
 }
 
-fn state(path: &Path) -> LocalState {
-    LocalState::of(&std::fs::metadata(path).unwrap())
+fn state(path: &Path) -> LocalFile {
+    snapshot::stat(&std::fs::metadata(path).unwrap())
+}
+
+/// What a transfer reports for a file whose content hashes to `sha256`.
+fn hashed(stat: &LocalFile, sha256: String) -> LocalFile {
+    LocalFile { hash: Some(sha256), ..stat.clone() }
 }
 
 fn sha(data: &[u8]) -> String {
@@ -165,8 +170,7 @@ async fn small_and_empty_files_round_trip(server: &S3Server) {
         let st = state(&path);
         let progress = Counted::default();
         let up = t.upload(e.pair_id, &path, name, &st, &progress).await.unwrap();
-        assert_eq!(up.sha256, sha(&data));
-        assert_eq!(up.local, st);
+        assert_eq!(up.local, hashed(&st, sha(&data)));
         assert_eq!(up.remote.size, len);
         assert_eq!(progress.0.load(Ordering::Relaxed), len);
 
@@ -184,8 +188,7 @@ async fn small_and_empty_files_round_trip(server: &S3Server) {
         }
         let got = t.download(&head, &dest, &Counted::default()).await.unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), data);
-        assert_eq!(got.sha256, sha(&data));
-        assert_eq!(got.local, state(&dest));
+        assert_eq!(got.local, hashed(&state(&dest), sha(&data)));
         assert_eq!(state(&dest).mtime_ms, st.mtime_ms, "the download gets the object's mtime");
         if len > 0 {
             use std::os::unix::fs::PermissionsExt;
@@ -217,7 +220,7 @@ async fn multipart_round_trip(server: &S3Server) {
     let st = state(&path);
     let progress = Counted::default();
     let up = t.upload(e.pair_id, &path, "dir/big.bin", &st, &progress).await.unwrap();
-    assert_eq!(up.sha256, sha(&data));
+    assert_eq!(up.local.hash, Some(sha(&data)));
     assert_eq!(up.remote.size, size);
     assert_eq!(progress.0.load(Ordering::Relaxed), size);
     assert_eq!(hooked.parts_sent(), vec![1, 2, 3, 4], "4 parts of 5 MiB (last shorter), each once");
@@ -235,7 +238,7 @@ async fn multipart_round_trip(server: &S3Server) {
     let progress = Counted::default();
     let got = t.download(&head, &dest, &progress).await.unwrap();
     assert!(std::fs::read(&dest).unwrap() == data, "byte-for-byte equal");
-    assert_eq!(got.sha256, sha(&data));
+    assert_eq!(got.local.hash, Some(sha(&data)));
     assert_eq!(state(&dest).mtime_ms, st.mtime_ms);
     assert_eq!(progress.0.load(Ordering::Relaxed), size);
     let mut ranges = hooked.ranges.lock().unwrap().clone();
@@ -286,7 +289,7 @@ async fn file_changed_during_multipart_upload(server: &S3Server) {
     // Once the file is stable again, it goes up whole.
     let data = std::fs::read(&path).unwrap();
     let up = t.upload(e.pair_id, &path, "torn.bin", &state(&path), &Counted::default()).await.unwrap();
-    assert_eq!(up.sha256, sha(&data));
+    assert_eq!(up.local.hash, Some(sha(&data)));
     assert!(object_bytes(e.s3.as_ref(), "torn.bin").await == data);
 }
 

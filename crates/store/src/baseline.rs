@@ -3,16 +3,39 @@
 
 use crate::{Result, Store};
 use rusqlite::{params, Row};
+use serde::Serialize;
+
+/// One version of a local file as the engine knows it: what the scan saw,
+/// what a transfer expects, and the local half of a base row. The one
+/// local-stat type from scan to base row.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LocalFile {
+    pub size: u64,
+    /// Modification time, Unix milliseconds (rounded down).
+    pub mtime_ms: i64,
+    /// 0 when unknown (then it is not compared).
+    pub inode: u64,
+    /// Hex SHA-256 of the content, when it was computed.
+    pub hash: Option<String>,
+}
+
+impl LocalFile {
+    /// Whether `other` is the same file version by its stat (size, mtime,
+    /// inode; an unknown inode on either side is not compared). The hash is
+    /// not part of the stat.
+    pub fn same_stat(&self, other: &LocalFile) -> bool {
+        self.size == other.size
+            && self.mtime_ms == other.mtime_ms
+            && (self.inode == 0 || other.inode == 0 || self.inode == other.inode)
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BaselineRow {
     /// Relative path with `/` separators (also the key below the prefix).
     pub path: String,
-    pub local_size: u64,
-    pub local_mtime_ms: i64,
-    pub local_inode: Option<u64>,
-    /// Hex SHA-256 of the content, when known.
-    pub local_hash: Option<String>,
+    /// The local file when last in sync (`hash`: its content, when known).
+    pub local: LocalFile,
     pub remote_etag: String,
     pub remote_size: u64,
     pub remote_mtime_ms: Option<i64>,
@@ -25,10 +48,12 @@ const COLUMNS: &str = "path, local_size, local_mtime_ms, local_inode, local_hash
 fn from_row(r: &Row<'_>) -> rusqlite::Result<BaselineRow> {
     Ok(BaselineRow {
         path: r.get(0)?,
-        local_size: r.get::<_, i64>(1)? as u64,
-        local_mtime_ms: r.get(2)?,
-        local_inode: r.get::<_, Option<i64>>(3)?.map(|i| i as u64),
-        local_hash: r.get(4)?,
+        local: LocalFile {
+            size: r.get::<_, i64>(1)? as u64,
+            mtime_ms: r.get(2)?,
+            inode: r.get::<_, Option<i64>>(3)?.map_or(0, |i| i as u64),
+            hash: r.get(4)?,
+        },
         remote_etag: r.get(5)?,
         remote_size: r.get::<_, i64>(6)? as u64,
         remote_mtime_ms: r.get(7)?,
@@ -67,10 +92,10 @@ impl Store {
             params![
                 pair_id,
                 row.path,
-                row.local_size as i64,
-                row.local_mtime_ms,
-                row.local_inode.map(|i| i as i64),
-                row.local_hash,
+                row.local.size as i64,
+                row.local.mtime_ms,
+                (row.local.inode != 0).then_some(row.local.inode as i64),
+                row.local.hash,
                 row.remote_etag,
                 row.remote_size as i64,
                 row.remote_mtime_ms,
@@ -102,10 +127,12 @@ mod tests {
     fn row(path: &str, etag: &str) -> BaselineRow {
         BaselineRow {
             path: path.into(),
-            local_size: 5,
-            local_mtime_ms: 1_700_000_000_123,
-            local_inode: Some(u64::MAX - 1),
-            local_hash: Some("ab".into()),
+            local: LocalFile {
+                size: 5,
+                mtime_ms: 1_700_000_000_123,
+                inode: u64::MAX - 1,
+                hash: Some("ab".into()),
+            },
             remote_etag: etag.into(),
             remote_size: 5,
             remote_mtime_ms: None,

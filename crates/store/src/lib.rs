@@ -18,7 +18,7 @@ pub mod upload;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-pub use baseline::BaselineRow;
+pub use baseline::{BaselineRow, LocalFile};
 pub use journal::JournalRow;
 pub use pair::PairRow;
 pub use policy::PolicyRow;

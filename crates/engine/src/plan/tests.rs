@@ -15,10 +15,7 @@ fn hash(content: &str) -> Option<String> {
 fn base_row(path: &str, content: &str) -> BaselineRow {
     BaselineRow {
         path: path.into(),
-        local_size: content.len() as u64,
-        local_mtime_ms: 100,
-        local_inode: Some(1),
-        local_hash: hash(content),
+        local: LocalFile { size: content.len() as u64, mtime_ms: 100, inode: 1, hash: hash(content) },
         remote_etag: format!("e:{content}"),
         remote_size: content.len() as u64,
         remote_mtime_ms: None,
@@ -245,7 +242,7 @@ fn conflict_copy_is_named_beside_the_original_and_avoids_taken_names() {
 fn racily_clean_files_are_judged_by_their_hash() {
     // Rewritten within the base's timestamp tick: same stat, other content.
     let mut b = base_row("f", "base");
-    b.synced_ms = b.local_mtime_ms + 10;
+    b.synced_ms = b.local.mtime_ms + 10;
     let base: BTreeMap<_, _> = [("f".to_string(), b.clone())].into();
     let stat_same = |content: &str| LocalSnapshot {
         files: [("f".to_string(), LocalFile { size: 4, mtime_ms: 100, inode: 1, hash: hash(content) })]
@@ -524,10 +521,12 @@ impl World {
             p.into(),
             BaselineRow {
                 path: p.into(),
-                local_size: size_of(l.content),
-                local_mtime_ms: l.mtime,
-                local_inode: Some(l.inode),
-                local_hash: Some(format!("h:{}", l.content)),
+                local: LocalFile {
+                    size: size_of(l.content),
+                    mtime_ms: l.mtime,
+                    inode: l.inode,
+                    hash: Some(format!("h:{}", l.content)),
+                },
                 remote_etag: o.etag,
                 remote_size: size_of(o.content),
                 remote_mtime_ms: None,
@@ -565,7 +564,7 @@ impl World {
                     let l = self.local.remove(path).unwrap();
                     assert_eq!(
                         Some(format!("h:{}", l.content)),
-                        self.base[path].local_hash,
+                        self.base[path].local.hash,
                         "only synced content is ever moved to the trash"
                     );
                     self.trash.push(l.content);
@@ -575,7 +574,7 @@ impl World {
                     let o = self.remote.remove(path).unwrap();
                     assert_eq!(
                         Some(format!("h:{}", o.content)),
-                        self.base[path].local_hash,
+                        self.base[path].local.hash,
                         "only synced content is ever deleted from the bucket"
                     );
                     self.base.remove(path);
@@ -605,7 +604,7 @@ impl World {
 
     /// Contents not yet propagated: edits that must survive the pass.
     fn unsynced_edits(&self, mode: Mode) -> Vec<u64> {
-        let base_hash = |p: &str| self.base.get(p).and_then(|b| b.local_hash.clone());
+        let base_hash = |p: &str| self.base.get(p).and_then(|b| b.local.hash.clone());
         let mut out = Vec::new();
         for (p, l) in &self.local {
             if base_hash(p) != Some(format!("h:{}", l.content)) {

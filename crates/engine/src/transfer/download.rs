@@ -2,9 +2,9 @@
 //! verify, fsync, set mtime, rename.
 
 use super::{
-    hex, Downloaded, LocalState, Progress, TransferError, Transfers, DOWNLOAD_RANGE_SIZE, SHA256_METADATA,
-    TEMP_PREFIX,
+    Downloaded, Progress, TransferError, Transfers, DOWNLOAD_RANGE_SIZE, SHA256_METADATA, TEMP_PREFIX,
 };
+use crate::snapshot::{self, hex, LocalFile};
 use bucketsync_remote::ObjectMeta;
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
@@ -61,7 +61,7 @@ pub(super) async fn download(
     let key = object.key.as_str();
     // The listing gave size and ETag; HEAD confirms them and reads the
     // metadata (sha256, mtime) a listing does not carry.
-    let (head, user) = t.with_retry("HEAD", || t.remote.head_with_metadata(key)).await?;
+    let (head, user) = t.with_retry("HEAD", || t.remote().head_with_metadata(key)).await?;
     check_same(object, &head, "since it was listed")?;
     let expected_sha256 = user
         .iter()
@@ -89,7 +89,7 @@ pub(super) async fn download(
     // Ranges are fetched and written concurrently but handed back in
     // order, so the hash is computed while streaming; at most `width`
     // ranges are held in memory.
-    let width = t.limits.max_concurrent_parts.max(1);
+    let width = t.limits().max_concurrent_parts.max(1);
     let ranges: Vec<(u64, u64)> = (0..size.div_ceil(DOWNLOAD_RANGE_SIZE))
         .map(|i| (i * DOWNLOAD_RANGE_SIZE, ((i + 1) * DOWNLOAD_RANGE_SIZE).min(size)))
         .collect();
@@ -100,7 +100,8 @@ pub(super) async fn download(
             let file = file.clone();
             let tmp = tmp_path.clone();
             async move {
-                let bytes: Bytes = t.with_retry("ranged GET", || t.remote.get_range(key, start..end)).await?;
+                let bytes: Bytes =
+                    t.with_retry("ranged GET", || t.remote().get_range(key, start..end)).await?;
                 if bytes.len() as u64 != end - start {
                     return Err(verify(
                         object,
@@ -140,7 +141,7 @@ pub(super) async fn download(
     }
     if multi {
         // Several GETs could have seen several versions of the object.
-        let (after, _) = t.with_retry("HEAD", || t.remote.head_with_metadata(key)).await?;
+        let (after, _) = t.with_retry("HEAD", || t.remote().head_with_metadata(key)).await?;
         check_same(&head, &after, "during the download")?;
     }
 
@@ -152,7 +153,7 @@ pub(super) async fn download(
         blocking(&tmp_path.clone(), move || finish_file(&file, &tmp, &dest, size, mtime_ms)).await?
     };
     guard.armed = false;
-    Ok(Downloaded { local, sha256 })
+    Ok(Downloaded { local: LocalFile { hash: Some(sha256), ..local } })
 }
 
 /// Size and ETag of `now` must be those of `then`. An empty ETag (a store
@@ -176,7 +177,7 @@ fn finish_file(
     dest: &Path,
     size: u64,
     mtime_ms: Option<i64>,
-) -> Result<LocalState, TransferError> {
+) -> Result<LocalFile, TransferError> {
     let io = |e| TransferError::io(tmp, e);
     let len = file.metadata().map_err(io)?.len();
     if len != size {
@@ -197,7 +198,7 @@ fn finish_file(
         }
     }
     file.sync_all().map_err(io)?;
-    let local = LocalState::of(&file.metadata().map_err(io)?);
+    let local = snapshot::stat(&file.metadata().map_err(io)?);
     std::fs::rename(tmp, dest).map_err(|e| TransferError::io(dest, e))?;
     if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
         File::open(dir).and_then(|d| d.sync_all()).map_err(|e| TransferError::io(dir, e))?;

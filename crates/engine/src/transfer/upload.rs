@@ -1,10 +1,14 @@
 //! Uploads: one PUT from memory for small files, resumable multipart for the rest.
+//!
+//! Uses only what [`Transfers`] offers the crate (remote, store, limits,
+//! clock, retries), nothing private of the parent module.
 
 use super::part::{part_count, part_range, part_size};
 use super::{
-    hex, not_found, now_ms, stamp, LocalState, Progress, Stamp, TransferError, Transfers, Uploaded,
-    MAX_IN_MEMORY_PUT, MTIME_METADATA, SHA256_METADATA,
+    same_version, version, Progress, TransferError, Transfers, Uploaded, MAX_IN_MEMORY_PUT, MTIME_METADATA,
+    SHA256_METADATA,
 };
+use crate::snapshot::{self, hex, LocalFile};
 use bucketsync_remote::object::format_mtime_metadata;
 use bucketsync_remote::{ErrorKind, ObjectMeta, PartInfo, RemoteError};
 use bucketsync_store::{UploadPartRow, UploadRow};
@@ -12,25 +16,30 @@ use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
+use std::fs::Metadata;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Read buffer of the hash pass.
 const HASH_BUFFER: usize = 1024 * 1024;
 
+fn not_found(e: &RemoteError) -> bool {
+    e.kind == ErrorKind::NotFound
+}
+
 pub(super) async fn upload(
     t: &Transfers,
     pair_id: i64,
     path: &Path,
     key: &str,
-    expected: &LocalState,
+    expected: &LocalFile,
     progress: &dyn Progress,
 ) -> Result<Uploaded, TransferError> {
-    let before = stamp(path)?;
-    if !before.matches(expected) {
+    let before = version(path)?;
+    if !before.is_file() || !snapshot::stat(&before).same_stat(expected) {
         return Err(changed(path));
     }
-    let multipart = before.size > 0 && before.size >= t.limits.multipart_threshold.min(MAX_IN_MEMORY_PUT);
+    let multipart = before.len() > 0 && before.len() >= t.limits().multipart_threshold.min(MAX_IN_MEMORY_PUT);
     if multipart {
         upload_multipart(t, pair_id, path, key, before, progress).await
     } else {
@@ -49,38 +58,48 @@ fn metadata(mtime_ms: i64, sha256: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// The file as it was read, with the hash of what was sent.
+fn sent(before: &Metadata, sha256: String) -> LocalFile {
+    LocalFile { hash: Some(sha256), ..snapshot::stat(before) }
+}
+
 /// Reads the whole file once, hashing it, and checks it did not change
 /// meanwhile: what is sent is exactly what was hashed.
 async fn upload_single(
     t: &Transfers,
     path: &Path,
     key: &str,
-    before: Stamp,
+    before: Metadata,
     progress: &dyn Progress,
 ) -> Result<Uploaded, TransferError> {
     let owned = path.to_path_buf();
-    let (body, sha256) = tokio::task::spawn_blocking(move || read_whole(&owned, before))
+    let seen = before.clone();
+    let (body, sha256) = tokio::task::spawn_blocking(move || read_whole(&owned, &seen))
         .await
         .map_err(|e| TransferError::io(path, std::io::Error::other(e)))??;
-    let meta = metadata(before.mtime_ms(), &sha256);
+    let mtime_ms = snapshot::mtime_ms(&before);
+    let meta = metadata(mtime_ms, &sha256);
     let body = Bytes::from(body);
-    let mut remote = t.with_retry("PUT", || t.remote.put_bytes(key, body.clone(), &meta)).await?;
-    progress.advance(before.size);
-    remote.mtime_ms = Some(before.mtime_ms());
-    Ok(Uploaded { remote, local: before.local(), sha256 })
+    let mut remote = t.with_retry("PUT", || t.remote().put_bytes(key, body.clone(), &meta)).await?;
+    progress.advance(before.len());
+    remote.mtime_ms = Some(mtime_ms);
+    Ok(Uploaded { remote, local: sent(&before, sha256) })
 }
 
-fn read_whole(path: &Path, before: Stamp) -> Result<(Vec<u8>, String), TransferError> {
+fn read_whole(path: &Path, before: &Metadata) -> Result<(Vec<u8>, String), TransferError> {
     let io = |e| TransferError::io(path, e);
     let mut file = std::fs::File::open(path).map_err(io)?;
-    if Stamp::of(&file.metadata().map_err(io)?) != before {
+    if !same_version(&file.metadata().map_err(io)?, before) {
         return Err(changed(path));
     }
-    let mut body = Vec::with_capacity(before.size as usize + 1);
+    let mut body = Vec::with_capacity(before.len() as usize + 1);
     // One byte more than expected shows a file that grew.
-    (&mut file).take(before.size + 1).read_to_end(&mut body).map_err(io)?;
-    let after_open = Stamp::of(&file.metadata().map_err(io)?);
-    if body.len() as u64 != before.size || after_open != before || stamp(path)? != before {
+    (&mut file).take(before.len() + 1).read_to_end(&mut body).map_err(io)?;
+    let after_open = file.metadata().map_err(io)?;
+    if body.len() as u64 != before.len()
+        || !same_version(&after_open, before)
+        || !same_version(&version(path)?, before)
+    {
         return Err(changed(path));
     }
     let sha256 = hex(&Sha256::digest(&body));
@@ -88,10 +107,10 @@ fn read_whole(path: &Path, before: Stamp) -> Result<(Vec<u8>, String), TransferE
 }
 
 /// Hashes the file in one sequential pass; fails if it changes meanwhile.
-fn hash_file(path: &Path, before: Stamp) -> Result<String, TransferError> {
+fn hash_file(path: &Path, before: &Metadata) -> Result<String, TransferError> {
     let io = |e| TransferError::io(path, e);
     let mut file = std::fs::File::open(path).map_err(io)?;
-    if Stamp::of(&file.metadata().map_err(io)?) != before {
+    if !same_version(&file.metadata().map_err(io)?, before) {
         return Err(changed(path));
     }
     let mut hasher = Sha256::new();
@@ -109,7 +128,7 @@ fn hash_file(path: &Path, before: Stamp) -> Result<String, TransferError> {
         hasher.update(&buf[..n]);
         total += n as u64;
     }
-    if total != before.size || Stamp::of(&file.metadata().map_err(io)?) != before {
+    if total != before.len() || !same_version(&file.metadata().map_err(io)?, before) {
         return Err(changed(path));
     }
     Ok(hex(&hasher.finalize()))
@@ -121,7 +140,7 @@ struct Job<'a> {
     pair_id: i64,
     key: &'a str,
     path: PathBuf,
-    before: Stamp,
+    before: Metadata,
     part_size: u64,
     upload_id: String,
 }
@@ -131,15 +150,18 @@ async fn upload_multipart(
     pair_id: i64,
     path: &Path,
     key: &str,
-    before: Stamp,
+    before: Metadata,
     progress: &dyn Progress,
 ) -> Result<Uploaded, TransferError> {
-    let part_size = part_size(before.size, &t.limits)
+    let size = before.len();
+    let part_size = part_size(size, t.limits())
         .map_err(|why| RemoteError::new(ErrorKind::Rejected, format!("{}: {why}", path.display())))?;
     let owned = path.to_path_buf();
-    let sha256 = tokio::task::spawn_blocking(move || hash_file(&owned, before))
+    let seen = before.clone();
+    let sha256 = tokio::task::spawn_blocking(move || hash_file(&owned, &seen))
         .await
         .map_err(|e| TransferError::io(path, std::io::Error::other(e)))??;
+    let mtime_ms = snapshot::mtime_ms(&before);
 
     // An upload of this very file version already in flight (an earlier
     // attempt failed, or a restart) is continued; any other is dropped.
@@ -147,10 +169,10 @@ async fn upload_multipart(
     let mut resumed = None;
     if let Some(row) = recorded {
         let same = row.local_path == path.to_string_lossy()
-            && row.size == before.size
-            && row.mtime_ms == before.mtime_ms()
+            && row.size == size
+            && row.mtime_ms == mtime_ms
             && row.part_size == part_size
-            && !is_stale(t, &row);
+            && !t.is_stale(row.started_ms);
         if same {
             resumed = Some(row.upload_id);
         } else {
@@ -163,11 +185,12 @@ async fn upload_multipart(
             Some(id) => id,
             None => start(t, pair_id, path, key, &before, part_size, &sha256).await?,
         };
-        let job = Job { t, pair_id, key, path: path.to_path_buf(), before, part_size, upload_id };
+        let job =
+            Job { t, pair_id, key, path: path.to_path_buf(), before: before.clone(), part_size, upload_id };
         match job.finish(progress).await? {
             Some(mut remote) => {
-                remote.mtime_ms = Some(before.mtime_ms());
-                return Ok(Uploaded { remote, local: before.local(), sha256 });
+                remote.mtime_ms = Some(mtime_ms);
+                return Ok(Uploaded { remote, local: sent(&before, sha256) });
             }
             // The server no longer knows the recorded upload: start afresh.
             None if !fresh => continue,
@@ -187,33 +210,31 @@ async fn start(
     pair_id: i64,
     path: &Path,
     key: &str,
-    before: &Stamp,
+    before: &Metadata,
     part_size: u64,
     sha256: &str,
 ) -> Result<String, TransferError> {
-    let meta = metadata(before.mtime_ms(), sha256);
-    let upload_id = t.with_retry("CreateMultipartUpload", || t.remote.create_multipart(key, &meta)).await?;
+    let mtime_ms = snapshot::mtime_ms(before);
+    let meta = metadata(mtime_ms, sha256);
+    let upload_id = t.with_retry("CreateMultipartUpload", || t.remote().create_multipart(key, &meta)).await?;
     t.store().insert_upload(&UploadRow {
         pair_id,
         key: key.to_string(),
         upload_id: upload_id.clone(),
         local_path: path.to_string_lossy().into_owned(),
-        size: before.size,
-        mtime_ms: before.mtime_ms(),
+        size: before.len(),
+        mtime_ms,
         part_size,
-        started_ms: now_ms(),
+        started_ms: t.now_ms(),
     })?;
     Ok(upload_id)
-}
-
-fn is_stale(t: &Transfers, row: &UploadRow) -> bool {
-    now_ms().saturating_sub(row.started_ms) > t.stale_after.as_millis() as i64
 }
 
 /// Aborts a recorded upload on the server (best effort: one the server
 /// already forgot is fine) and forgets it.
 async fn abort_recorded(t: &Transfers, row: &UploadRow) {
-    match t.with_retry("AbortMultipartUpload", || t.remote.abort_multipart(&row.key, &row.upload_id)).await {
+    match t.with_retry("AbortMultipartUpload", || t.remote().abort_multipart(&row.key, &row.upload_id)).await
+    {
         Ok(()) => {}
         Err(e) if not_found(&e) => {}
         Err(e) => {
@@ -232,8 +253,8 @@ impl Job<'_> {
             key: self.key.to_string(),
             upload_id: self.upload_id.clone(),
             local_path: self.path.to_string_lossy().into_owned(),
-            size: self.before.size,
-            mtime_ms: self.before.mtime_ms(),
+            size: self.before.len(),
+            mtime_ms: snapshot::mtime_ms(&self.before),
             part_size: self.part_size,
             started_ms: 0,
         }
@@ -249,7 +270,8 @@ impl Job<'_> {
     /// record is forgotten).
     async fn finish(&self, progress: &dyn Progress) -> Result<Option<ObjectMeta>, TransferError> {
         let t = self.t;
-        let count = part_count(self.before.size, self.part_size);
+        let size = self.before.len();
+        let count = part_count(size, self.part_size);
         let Some(mut done) = self.acknowledged_parts(count).await? else {
             self.forget()?;
             return Ok(None);
@@ -257,7 +279,7 @@ impl Job<'_> {
         progress.advance(done.values().map(|p| p.size).sum());
 
         let pending: Vec<u32> = (1..=count).filter(|n| !done.contains_key(n)).collect();
-        let width = t.limits.max_concurrent_parts.max(1);
+        let width = t.limits().max_concurrent_parts.max(1);
         let sent: Result<Vec<PartInfo>, TransferError> = stream::iter(pending)
             .map(|number| self.send_part(number, progress))
             .buffer_unordered(width)
@@ -277,16 +299,17 @@ impl Job<'_> {
         }
 
         // Every byte was read while the file was this version, or not at all.
-        if stamp(&self.path)? != self.before {
+        if !same_version(&version(&self.path)?, &self.before) {
             abort_recorded(t, &self.row()).await;
             return Err(changed(&self.path));
         }
         let parts: Vec<PartInfo> = done.into_values().collect();
         let completed = t
             .with_retry("CompleteMultipartUpload", || {
-                t.remote.complete_multipart(self.key, &self.upload_id, &parts)
+                t.remote().complete_multipart(self.key, &self.upload_id, &parts)
             })
             .await;
+        let mtime_ms = snapshot::mtime_ms(&self.before);
         match completed {
             Ok(meta) => {
                 self.forget()?;
@@ -295,10 +318,8 @@ impl Job<'_> {
             // A retried Complete whose first answer was lost finds the
             // upload gone: the object is there if it has this file's size
             // and mtime.
-            Err(e) if not_found(&e) => match t.with_retry("HEAD", || t.remote.head(self.key)).await {
-                Ok(meta)
-                    if meta.size == self.before.size && meta.mtime_ms == Some(self.before.mtime_ms()) =>
-                {
+            Err(e) if not_found(&e) => match t.with_retry("HEAD", || t.remote().head(self.key)).await {
+                Ok(meta) if meta.size == size && meta.mtime_ms == Some(mtime_ms) => {
                     self.forget()?;
                     Ok(Some(meta))
                 }
@@ -329,14 +350,14 @@ impl Job<'_> {
             let number = p.number as u32;
             let fits = number >= 1
                 && number <= count
-                && p.size == part_range(self.before.size, self.part_size, number).1;
+                && p.size == part_range(self.before.len(), self.part_size, number).1;
             if fits {
                 done.insert(number, PartInfo { number: p.number, etag: p.etag, size: p.size });
             } else {
                 t.store().delete_upload_part(self.pair_id, self.key, p.number)?;
             }
         }
-        match t.with_retry("ListParts", || t.remote.list_parts(self.key, &self.upload_id)).await {
+        match t.with_retry("ListParts", || t.remote().list_parts(self.key, &self.upload_id)).await {
             Ok(listed) => {
                 let listed: HashMap<i32, String> = listed.into_iter().map(|p| (p.number, p.etag)).collect();
                 let missing: Vec<u32> = done
@@ -362,14 +383,14 @@ impl Job<'_> {
 
     async fn send_part(&self, number: u32, progress: &dyn Progress) -> Result<PartInfo, TransferError> {
         let t = self.t;
-        let (offset, length) = part_range(self.before.size, self.part_size, number);
+        let (offset, length) = part_range(self.before.len(), self.part_size, number);
         // A file that already changed is not worth sending further.
-        if stamp(&self.path)? != self.before {
+        if !same_version(&version(&self.path)?, &self.before) {
             return Err(changed(&self.path));
         }
         let info = t
             .with_retry("UploadPart", || {
-                t.remote.upload_part(self.key, &self.upload_id, number as i32, &self.path, offset, length)
+                t.remote().upload_part(self.key, &self.upload_id, number as i32, &self.path, offset, length)
             })
             .await?;
         t.store().record_upload_part(
@@ -396,9 +417,11 @@ pub(super) async fn recover(t: &Transfers, pair_id: i64) -> Result<(), TransferE
 
 async fn recover_one(t: &Transfers, row: UploadRow) -> Result<(), TransferError> {
     let path = PathBuf::from(&row.local_path);
-    let current = std::fs::metadata(&path).ok().map(|m| Stamp::of(&m));
-    let resumable = match current {
-        Some(s) => s.size == row.size && s.mtime_ms() == row.mtime_ms && !is_stale(t, &row),
+    let current = std::fs::symlink_metadata(&path).ok().filter(Metadata::is_file);
+    let resumable = match &current {
+        Some(m) => {
+            m.len() == row.size && snapshot::mtime_ms(m) == row.mtime_ms && !t.is_stale(row.started_ms)
+        }
         None => false,
     };
     let (Some(before), true) = (current, resumable) else {

@@ -1,0 +1,89 @@
+//! What one pass did: the one report the executor fills in, the pass
+//! completes, and the api and CLI show (the api's view is built from it).
+
+use crate::event::FaultKind;
+use crate::keypath::Unsyncable;
+use serde::Serialize;
+
+/// An action that failed.
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ActionError {
+    pub path: String,
+    pub action: String,
+    pub kind: FaultKind,
+    pub message: String,
+    /// `kind.retryable()`, spelled out for whoever reads the report.
+    pub retryable: bool,
+}
+
+impl ActionError {
+    pub fn new(path: impl Into<String>, action: &str, kind: FaultKind, message: impl Into<String>) -> Self {
+        ActionError {
+            path: path.into(),
+            action: action.into(),
+            kind,
+            message: message.into(),
+            retryable: kind.retryable(),
+        }
+    }
+}
+
+/// What a pass did.
+#[derive(Clone, Debug, Default, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct PassReport {
+    pub pair: String,
+    pub uploaded: Vec<String>,
+    pub downloaded: Vec<String>,
+    /// Moved to the trash because they were deleted in the bucket.
+    pub deleted_local: Vec<String>,
+    pub deleted_remote: Vec<String>,
+    /// Equal on both sides: recorded without transfer.
+    pub adopted: Vec<String>,
+    /// Conflict copies made.
+    pub conflicts: Vec<String>,
+    pub unsyncable: Vec<Unsyncable>,
+    /// Local files still being written, or changed while acted on: next pass.
+    pub waiting: Vec<String>,
+    /// Folders that could not be read (nothing below them was decided).
+    pub unreadable: Vec<String>,
+    pub errors: Vec<ActionError>,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub bytes_up: u64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub bytes_down: u64,
+}
+
+impl PassReport {
+    /// Both sides agree on everything syncable and nothing failed.
+    pub fn converged(&self) -> bool {
+        self.errors.is_empty() && self.waiting.is_empty() && self.unreadable.is_empty()
+    }
+
+    /// Whether the pass moved or deleted anything.
+    pub fn changed_anything(&self) -> bool {
+        !(self.uploaded.is_empty()
+            && self.downloaded.is_empty()
+            && self.deleted_local.is_empty()
+            && self.deleted_remote.is_empty()
+            && self.conflicts.is_empty())
+    }
+
+    /// Sorts every list, so reports compare and print stably.
+    pub fn sort(&mut self) {
+        for list in [
+            &mut self.uploaded,
+            &mut self.downloaded,
+            &mut self.deleted_local,
+            &mut self.deleted_remote,
+            &mut self.adopted,
+            &mut self.conflicts,
+            &mut self.waiting,
+            &mut self.unreadable,
+        ] {
+            list.sort();
+        }
+        self.unsyncable.sort();
+    }
+}
