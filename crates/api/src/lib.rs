@@ -18,6 +18,7 @@ pub mod provider;
 pub mod secret;
 pub mod sync;
 
+pub use bucketsync_remote::request as s3_requests;
 pub use error::{ApiError, ErrorKind};
 
 use bucketsync_store::Store;

@@ -69,11 +69,28 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             output::print_error(&e);
             ExitCode::from(1)
+        }
+    };
+    write_request_counts();
+    code
+}
+
+/// The S3 requests this process sent, for the benchmark (see
+/// `s3_requests::STATS_ENV`); nothing happens unless the variable is set.
+fn write_request_counts() {
+    use bucketsync_api::s3_requests;
+    if let Some(path) = std::env::var_os(s3_requests::STATS_ENV) {
+        let doc = serde_json::json!({ "requests": s3_requests::counts() });
+        if let Err(e) = std::fs::write(&path, doc.to_string()) {
+            eprintln!(
+                "warning: cannot write request counts to {}: {e}",
+                std::path::Path::new(&path).display()
+            );
         }
     }
 }

@@ -213,3 +213,27 @@ fn max_delete_share_is_set_per_pair() {
     // 2 of 3 is over the default 50 %, but this pair never asks.
     assert!(ok(&home, &["sync"]).contains("2 deleted"));
 }
+
+/// The S3 requests a run sent, by operation, as `BUCKETSYNC_REQUEST_STATS` reports them.
+fn requests_of(home: &Path, args: &[&str]) -> serde_json::Value {
+    let stats = home.with_file_name("requests.json");
+    let out = cmd(home, args).env("BUCKETSYNC_REQUEST_STATS", &stats).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    doc["requests"].clone()
+}
+
+/// A pass over an unchanged folder lists the prefix (one page for fewer
+/// than 1,000 keys) and sends nothing else: no HEAD, no GET, no PUT.
+#[test]
+fn a_pass_where_nothing_changed_sends_one_list_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, folder) = setup(tmp.path());
+    for n in ["1", "2", "3"] {
+        std::fs::write(folder.join(n), n).unwrap();
+    }
+    let first = requests_of(&home, &["sync"]);
+    assert_eq!(first, serde_json::json!({ "ListObjectsV2": 1, "PutObject": 3 }));
+    let quiet = requests_of(&home, &["sync"]);
+    assert_eq!(quiet, serde_json::json!({ "ListObjectsV2": 1 }));
+}

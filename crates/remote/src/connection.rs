@@ -102,7 +102,8 @@ impl Connection {
             )
             // Throttled or paused transfers must not be aborted as "stalled"
             // (aws-sdk-rust#1146); we time out reads ourselves above.
-            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+            .interceptor(crate::request::RequestCounter);
         if let Some(endpoint) = &self.endpoint {
             builder = builder.endpoint_url(endpoint_for_sdk(endpoint));
         }

@@ -15,6 +15,7 @@ pub mod normalise;
 pub mod object;
 pub mod probe;
 pub mod provider;
+pub mod request;
 pub mod s3;
 
 pub use connection::{Addressing, Connection, Secret};
