@@ -35,18 +35,25 @@ impl Dir {
 
 impl Garage {
     pub fn start() -> Garage {
+        Garage::start_compressed(true)
+    }
+
+    /// `compressed: false` stores blocks as sent (zstd off), as the
+    /// benchmark wants: compression would make the server, not the client,
+    /// the bottleneck on a 2-core machine.
+    pub fn start_compressed(compressed: bool) -> Garage {
         let dir = tempfile::Builder::new().prefix("bucketsync-garage-").tempdir().expect("temp dir");
-        Garage::start_in(Dir::Temp(dir), free_port())
+        Garage::start_in(Dir::Temp(dir), free_port(), compressed)
     }
 
     /// A Garage whose data stays in `dir` across runs (the dev app's local
     /// bucket). The first run configures it; later runs reuse everything.
     pub fn start_kept(dir: PathBuf, s3_port: u16) -> Garage {
         std::fs::create_dir_all(&dir).expect("garage dir");
-        Garage::start_in(Dir::Kept(dir), s3_port)
+        Garage::start_in(Dir::Kept(dir), s3_port, true)
     }
 
-    fn start_in(dir: Dir, s3_port: u16) -> Garage {
+    fn start_in(dir: Dir, s3_port: u16, compressed: bool) -> Garage {
         let configured = dir.path().join("configured");
         if configured.exists() {
             let garage = Garage { dir, s3_port, child: Mutex::new(None) };
@@ -59,7 +66,7 @@ impl Garage {
 data_dir = "{data}"
 db_engine = "sqlite"
 replication_factor = 1
-compression_level = 1
+compression_level = {compression}
 rpc_bind_addr = "127.0.0.1:{rpc_port}"
 rpc_public_addr = "127.0.0.1:{rpc_port}"
 rpc_secret = "{rpc_secret}"
@@ -72,6 +79,7 @@ root_domain = ".s3.garage.localhost"
             meta = dir.path().join("meta").display(),
             data = dir.path().join("data").display(),
             rpc_secret = "a".repeat(64),
+            compression = if compressed { "1" } else { "\"none\"" },
         );
         std::fs::write(dir.path().join("garage.toml"), config).unwrap();
         let garage = Garage { dir, s3_port, child: Mutex::new(None) };

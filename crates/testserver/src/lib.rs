@@ -73,6 +73,12 @@ impl S3Server {
         }
     }
 
+    /// A private Garage that stores data uncompressed (the benchmark's
+    /// server), stopped when dropped.
+    pub fn start_uncompressed_garage() -> S3Server {
+        garage::Garage::start_compressed(false).into_server()
+    }
+
     /// A Garage that keeps its data in `dir` and listens on `port` across
     /// runs: the dev app's ready-made local bucket. Stopped when dropped.
     pub fn start_kept_garage(dir: PathBuf, port: u16) -> S3Server {
