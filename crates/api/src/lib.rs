@@ -9,6 +9,7 @@
 //! no logic of their own: every Tauri command and CLI subcommand is one call
 //! into [`Api`].
 
+pub mod browse;
 pub mod command;
 pub mod error;
 pub mod home;
@@ -33,6 +34,11 @@ pub struct Api {
     transfer_slots: Arc<tokio::sync::Semaphore>,
     /// One shared S3 client per policy ([`Api::remote`]).
     remotes: policy::RemoteCache,
+    /// Runners of the engine hosted in this process (browser operations
+    /// under a synced prefix tell them to sync).
+    hosted: browse::HostedRunners,
+    /// Cancel switches of the browser's transfers.
+    cancels: browse::transfer::Cancels,
 }
 
 impl Api {
@@ -46,6 +52,8 @@ impl Api {
                 bucketsync_engine::transfer::TransferLimits::default().max_concurrent_parts,
             )),
             remotes: Default::default(),
+            hosted: Default::default(),
+            cancels: Default::default(),
         })
     }
 

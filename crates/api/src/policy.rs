@@ -256,7 +256,7 @@ fn view(row: &PolicyRow) -> PolicyView {
 }
 
 /// The settings a stored row describes (normalised when it was saved).
-fn settings(row: &PolicyRow) -> Result<Settings, ApiError> {
+pub(crate) fn settings(row: &PolicyRow) -> Result<Settings, ApiError> {
     let p = preset(&row.provider).ok_or_else(|| {
         ApiError::new(
             ErrorKind::Internal,
@@ -320,7 +320,7 @@ impl Api {
         Ok(self.store().pairs_of_policy(policy_id)?.into_iter().map(|p| p.name).collect())
     }
 
-    fn policy_row(&self, name: &str) -> Result<PolicyRow, ApiError> {
+    pub(crate) fn policy_row(&self, name: &str) -> Result<PolicyRow, ApiError> {
         self.store().policy(name)?.ok_or_else(|| not_found(name))
     }
 

@@ -29,6 +29,11 @@ pub struct ProviderInfo {
     pub cors_api: bool,
 }
 
+/// The `--provider` ids, in display order.
+pub fn ids() -> Vec<&'static str> {
+    PRESETS.iter().map(|p| p.id).collect()
+}
+
 pub fn all() -> Vec<ProviderInfo> {
     PRESETS
         .iter()

@@ -249,7 +249,11 @@ impl Api {
         let rows = self.store().list_pairs()?;
         for row in rows {
             match self.pass_context(&row, tracking.clone()).await {
-                Ok(ctx) => handles.push(runner::spawn(ctx, config, row.paused)),
+                Ok(ctx) => {
+                    let handle = Arc::new(runner::spawn(ctx, config, row.paused));
+                    self.hosted.insert(&row.name, handle.clone());
+                    handles.push(handle);
+                }
                 Err(e) => tracking.emit(Event {
                     pair_id: row.id,
                     pair: row.name.clone(),
@@ -259,8 +263,13 @@ impl Api {
         }
         write_status();
         shutdown.await;
+        drop(self.hosted.take_all());
         for h in handles {
-            h.stop().await;
+            // A browser call may hold a clone for a moment; then dropping
+            // it cancels the runner without waiting.
+            if let Ok(h) = Arc::try_unwrap(h) {
+                h.stop().await;
+            }
         }
         let _ = std::fs::remove_file(&status_file);
         Ok(())

@@ -6,8 +6,8 @@
 //! plain lines. Exit codes: 0 success, 1 the operation failed (the message
 //! says why and what to do), 2 usage error (clap's own).
 
+mod browse;
 mod daemon;
-mod ls;
 mod output;
 mod pair;
 mod policy;
@@ -15,7 +15,7 @@ mod status;
 mod sync;
 
 use bucketsync_api::{Api, ApiError};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,12 +50,63 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List a policy's bucket: POLICY or POLICY:PREFIX
+    /// List a bucket one folder level at a time (all keys below with --recursive)
     Ls {
         #[arg(value_name = "POLICY[:PREFIX]")]
         target: String,
+        /// Every key below the prefix, not just one folder level
+        #[arg(long, short)]
+        recursive: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Copy between a local path and POLICY:KEY (either way), with progress
+    Cp {
+        #[arg(value_name = "SRC")]
+        src: String,
+        #[arg(value_name = "DST")]
+        dst: String,
+        /// Copy folders and prefixes with everything in them
+        #[arg(long, short)]
+        recursive: bool,
+    },
+    /// Rename or move an object or a prefix (ending in /) inside a bucket
+    Mv {
+        #[arg(value_name = "POLICY:SRC")]
+        src: String,
+        #[arg(value_name = "POLICY:DST")]
+        dst: String,
+    },
+    /// Delete objects, or prefixes with --recursive; asks first unless --yes
+    Rm {
+        #[arg(value_name = "POLICY:KEY", required = true)]
+        targets: Vec<String>,
+        /// Delete everything below each prefix
+        #[arg(long, short)]
+        recursive: bool,
+        /// Do not ask (needed when not on a terminal)
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// A link to an object: public/CDN URL, or presigned (at most 7 days)
+    Url {
+        #[arg(value_name = "POLICY:KEY")]
+        target: String,
+        /// How long a presigned link works: 30s, 15m, 1h, 7d [default: 1h]
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
+    /// Details of one object: size, ETag, content type, metadata
+    Stat {
+        #[arg(value_name = "POLICY:KEY")]
+        target: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -96,6 +147,10 @@ fn write_request_counts() {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, ApiError> {
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "bucketsync", &mut std::io::stdout());
+        return Ok(ExitCode::SUCCESS);
+    }
     let home = bucketsync_api::home::resolve(cli.home);
     let api = Api::open(&home)?;
     match cli.command {
@@ -104,6 +159,12 @@ async fn run(cli: Cli) -> Result<ExitCode, ApiError> {
         Command::Sync(args) => sync::run(&api, args).await,
         Command::Daemon => daemon::run(&api).await,
         Command::Status { json } => status::run(&api, json),
-        Command::Ls { target, json } => ls::run(&api, &target, json).await,
+        Command::Ls { target, recursive, json } => browse::ls(&api, &target, recursive, json).await,
+        Command::Cp { src, dst, recursive } => browse::cp(&api, &src, &dst, recursive).await,
+        Command::Mv { src, dst } => browse::mv(&api, &src, &dst).await,
+        Command::Rm { targets, recursive, yes } => browse::rm(&api, &targets, recursive, yes).await,
+        Command::Url { target, expires } => browse::url(&api, &target, expires.as_deref()).await,
+        Command::Stat { target, json } => browse::stat(&api, &target, json).await,
+        Command::Completions { .. } => unreachable!("handled before the home is opened"),
     }
 }

@@ -19,6 +19,11 @@ pub fn print_error(e: &ApiError) {
     }
 }
 
+/// `error: <message>` on stderr, for failures found by the CLI itself.
+pub fn print_error_line(message: &str) {
+    eprintln!("error: {message}");
+}
+
 /// Rows as an aligned table with a header on a terminal; as plain
 /// tab-separated lines (no header) when piped.
 pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {

@@ -19,8 +19,8 @@ pub enum PairCommand {
         #[arg(long)]
         prefix: Option<String>,
         /// two-way, upload (local -> bucket) or download (bucket -> local)
-        #[arg(long, value_parser = ["two-way", "upload", "download"])]
-        mode: Option<String>,
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
         /// The pair's name [default: the folder's name]
         #[arg(long)]
         name: Option<String>,
@@ -41,6 +41,24 @@ pub enum PairCommand {
     Resume { name: String },
 }
 
+/// `--mode`: a value enum, so a typo is a usage error listing the choices.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ModeArg {
+    TwoWay,
+    Upload,
+    Download,
+}
+
+impl ModeArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            ModeArg::TwoWay => "two-way",
+            ModeArg::Upload => "upload",
+            ModeArg::Download => "download",
+        }
+    }
+}
+
 fn describe(p: &PairView) -> String {
     let paused = if p.paused { "  (paused)" } else { "" };
     format!("{}  {}  <->  {}:{}/{}  [{}]{paused}", p.name, p.local_root, p.policy, p.bucket, p.prefix, p.mode)
@@ -53,7 +71,7 @@ pub async fn run(api: &Api, cmd: PairCommand) -> Result<ExitCode, ApiError> {
                 dir,
                 policy,
                 prefix,
-                mode,
+                mode: mode.map(|m| m.as_str().to_string()),
                 name,
                 max_delete_percent: max_delete,
             })?;

@@ -64,8 +64,8 @@ pub enum PolicyCommand {
 
 #[derive(Args)]
 pub struct AddFields {
-    /// aws, b2, r2, minio, garage, wasabi, digitalocean, scaleway, storj, idrive or custom
-    #[arg(long, value_name = "P")]
+    /// The provider preset (a typo is a usage error listing the choices)
+    #[arg(long, value_name = "P", value_parser = clap::builder::PossibleValuesParser::new(bucketsync_api::provider::ids()))]
     provider: String,
     #[arg(long, value_name = "B")]
     bucket: String,
@@ -96,7 +96,7 @@ pub struct AddFields {
 
 #[derive(Args)]
 pub struct UpdateFields {
-    #[arg(long, value_name = "P")]
+    #[arg(long, value_name = "P", value_parser = clap::builder::PossibleValuesParser::new(bucketsync_api::provider::ids()))]
     provider: Option<String>,
     #[arg(long, value_name = "B")]
     bucket: Option<String>,

@@ -61,7 +61,7 @@ pub fn event_printer(quiet_lines: bool) -> EventSink {
                 if let Some(b) = bar.take() {
                     b.finish_and_clear();
                 }
-                Some(format!("{}: {}", e.pair, serde_json::to_string(status).unwrap_or_default()))
+                Some(format!("{}: {}", e.pair, describe_status(status)))
             }
             EventKind::Done { action, path, bytes } if !quiet_lines => Some(if *bytes > 0 {
                 format!("{}: {action} {path} ({bytes} B)", e.pair)
@@ -78,6 +78,25 @@ pub fn event_printer(quiet_lines: bool) -> EventSink {
             }
         }
     })
+}
+
+/// A pair's state in words (never raw JSON).
+fn describe_status(status: &PairStatus) -> String {
+    match status {
+        PairStatus::Idle { .. } => "idle".into(),
+        PairStatus::Scanning => "scanning".into(),
+        PairStatus::Transferring { files_done, files_total, .. } => {
+            format!("transferring ({files_done}/{files_total} files)")
+        }
+        PairStatus::Paused => "paused".into(),
+        PairStatus::NeedsConfirmation { reason, deletes } => {
+            format!("needs confirmation: {reason} ({} deletes waiting)", deletes.len())
+        }
+        PairStatus::Error { message, retry_at_ms, .. } => match retry_at_ms {
+            Some(_) => format!("error: {message} (will retry)"),
+            None => format!("error: {message}"),
+        },
+    }
 }
 
 fn print_summary(summary: &SyncSummary) {

@@ -9,8 +9,11 @@
 //! UI. It is the only crate that depends on aws-sdk-s3.
 
 pub mod connection;
+pub mod copy;
 pub mod cors;
 pub mod error;
+pub mod link;
+pub mod listing;
 pub mod normalise;
 pub mod object;
 pub mod probe;
@@ -19,7 +22,9 @@ pub mod request;
 pub mod s3;
 
 pub use connection::{Addressing, Connection, Secret};
+pub use copy::{CopyLimits, CopySource};
 pub use error::{ErrorKind, RemoteError};
+pub use listing::{FolderPage, ListedObject, ObjectDetails};
 pub use normalise::{normalise, FieldError, RawPolicy, Settings};
 pub use object::{ListPage, ObjectMeta, PartInfo};
 pub use probe::{ProbeReport, ProbeStep};

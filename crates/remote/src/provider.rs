@@ -58,6 +58,10 @@ pub struct Quirks {
     pub min_storage_days: u32,
     /// At most one write per second to the same key.
     pub one_write_per_second_per_key: bool,
+    /// UploadPartCopy works, so objects past 5 GiB can be copied inside the
+    /// bucket (Storj has no multipart server-side copy: moves download and
+    /// upload again).
+    pub multipart_copy: bool,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -75,6 +79,7 @@ const PLAIN: Quirks = Quirks {
     public_needs_base_url: false,
     min_storage_days: 0,
     one_write_per_second_per_key: false,
+    multipart_copy: true,
 };
 
 /// One provider the wizard offers.
@@ -256,7 +261,7 @@ pub const PRESETS: &[Preset] = &[
             "Use the S3-compatible gateway address, e.g. https://gateway.storjshare.io.",
             "Storj works best with parts of 64 MiB or more.",
         ],
-        quirks: Quirks { min_part_size: 64 * MIB, ..PLAIN },
+        quirks: Quirks { min_part_size: 64 * MIB, multipart_copy: false, ..PLAIN },
     },
     Preset {
         id: "idrive",

@@ -2,6 +2,7 @@
 
 use crate::connection::Connection;
 use crate::error::{ErrorKind, RemoteError};
+use crate::listing::decode_listed_key;
 use crate::object::{parse_mtime_metadata, unquote_etag, ListPage, ObjectMeta, PartInfo};
 use crate::Remote;
 use async_trait::async_trait;
@@ -55,13 +56,6 @@ fn metadata_map(metadata: &[(String, String)]) -> Option<std::collections::HashM
     } else {
         Some(metadata.iter().cloned().collect())
     }
-}
-
-/// Undoes `encoding-type=url` in a listing: form encoding, so `+` is a space
-/// (servers send a literal `+` as `%2B`).
-fn decode_listed_key(key: &str) -> String {
-    let spaced = key.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
 
 fn millis(dt: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<i64> {
