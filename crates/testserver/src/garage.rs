@@ -15,6 +15,9 @@ const MAIN_SECRET: &str = "3f1e2d4c5b6a79880123456789abcdef0123456789abcdef01234
 pub struct Garage {
     dir: Dir,
     s3_port: u16,
+    /// The website endpoint (public reads by Host name); none in kept dirs
+    /// configured before it existed.
+    web_port: Option<u16>,
     child: Mutex<Option<Child>>,
 }
 
@@ -56,11 +59,14 @@ impl Garage {
     fn start_in(dir: Dir, s3_port: u16, compressed: bool) -> Garage {
         let configured = dir.path().join("configured");
         if configured.exists() {
-            let garage = Garage { dir, s3_port, child: Mutex::new(None) };
+            let web_port =
+                std::fs::read_to_string(dir.path().join("web_port")).ok().and_then(|t| t.trim().parse().ok());
+            let garage = Garage { dir, s3_port, web_port, child: Mutex::new(None) };
             garage.restart();
             return garage;
         }
         let rpc_port = free_port();
+        let web_port = free_port();
         let config = format!(
             r#"metadata_dir = "{meta}"
 data_dir = "{data}"
@@ -75,6 +81,11 @@ rpc_secret = "{rpc_secret}"
 s3_region = "garage"
 api_bind_addr = "127.0.0.1:{s3_port}"
 root_domain = ".s3.garage.localhost"
+
+[s3_web]
+bind_addr = "127.0.0.1:{web_port}"
+root_domain = ".web.garage.localhost"
+index = "index.html"
 "#,
             meta = dir.path().join("meta").display(),
             data = dir.path().join("data").display(),
@@ -82,7 +93,8 @@ root_domain = ".s3.garage.localhost"
             compression = if compressed { "1" } else { "\"none\"" },
         );
         std::fs::write(dir.path().join("garage.toml"), config).unwrap();
-        let garage = Garage { dir, s3_port, child: Mutex::new(None) };
+        std::fs::write(dir.path().join("web_port"), web_port.to_string()).unwrap();
+        let garage = Garage { dir, s3_port, web_port: Some(web_port), child: Mutex::new(None) };
         garage.restart();
         garage.configure();
         std::fs::write(configured, "").unwrap();
@@ -147,6 +159,14 @@ root_domain = ".s3.garage.localhost"
             self.cli().args(["bucket", "create", name]).output().ok()?.status.success().then_some(())
         });
         run(self.cli().args(["bucket", "allow", "--read", "--write", "--owner", name, "--key", "main"]));
+    }
+
+    /// Serves `name` publicly on the website endpoint; returns its base URL
+    /// (`http://NAME.web.garage.localhost:PORT`, `*.localhost` being loopback).
+    pub fn website(&self, name: &str) -> Option<String> {
+        let port = self.web_port?;
+        run(self.cli().args(["bucket", "website", "--allow", name]));
+        Some(format!("http://{name}.web.garage.localhost:{port}"))
     }
 
     fn bucket_exists(&self, name: &str) -> bool {

@@ -114,6 +114,17 @@ impl S3Server {
         name
     }
 
+    /// Makes `bucket` publicly readable without signatures and returns the
+    /// base URL its objects are served under (Garage's website endpoint).
+    /// `None` where the server has no such endpoint (moto serves every
+    /// request unsigned anyway).
+    pub fn website(&self, bucket: &str) -> Option<String> {
+        match &self.inner {
+            Inner::Garage(g) => g.website(bucket),
+            Inner::Moto(_) => None,
+        }
+    }
+
     /// A second key with only the given rights on `bucket` (Garage only: moto
     /// does not check permissions). Returns (access key id, secret).
     pub fn create_key(&self, bucket: &str, read: bool, write: bool) -> Option<(String, String)> {
