@@ -380,7 +380,10 @@ impl Api {
                     Some(s) if !s.converged => FollowUpView {
                         pair: pair.name.clone(),
                         outcome: "failed".into(),
-                        message: Some(format!("{} actions failed; the next pass retries", s.errors.len())),
+                        message: Some(format!(
+                            "{} actions failed; the next pass retries",
+                            s.report.errors.len()
+                        )),
                     },
                     _ => FollowUpView { pair: pair.name.clone(), outcome: "synced".into(), message: None },
                 },
@@ -846,7 +849,7 @@ impl Mover<'_> {
         let result = async {
             scratch.transfers.download(&object, &tmp, &noop).await.map_err(|e| e.to_string())?;
             let meta = std::fs::metadata(&tmp).map_err(|e| e.to_string())?;
-            let state = bucketsync_engine::transfer::LocalState::of(&meta);
+            let state = bucketsync_engine::snapshot::stat(&meta);
             scratch
                 .transfers
                 .upload(scratch.pair_id, &tmp, to, &state, &noop)

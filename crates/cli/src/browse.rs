@@ -289,8 +289,12 @@ pub async fn rm(api: &Api, targets: &[String], recursive: bool, yes: bool) -> Re
                 by_policy.last_mut().expect("just pushed")
             }
         };
-        if recursive {
-            req.prefixes.push(if folder { key } else { format!("{key}/") });
+        // `rm -r name` deletes the object `name` and everything below `name/`.
+        if folder {
+            req.prefixes.push(key);
+        } else if recursive {
+            req.prefixes.push(format!("{key}/"));
+            req.keys.push(key);
         } else {
             req.keys.push(key);
         }

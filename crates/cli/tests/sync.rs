@@ -92,7 +92,8 @@ fn pair_sync_status_ls_round_trip() {
     let json: serde_json::Value = serde_json::from_str(&ok(&home, &["sync", "docs", "--json"])).unwrap();
     assert_eq!(json[0]["converged"], true);
     assert_eq!(json[0]["uploaded"].as_array().unwrap().len(), 0, "the second pass transfers nothing");
-    let ls: serde_json::Value = serde_json::from_str(&ok(&home, &["ls", "garage:docs/", "--json"])).unwrap();
+    let ls: serde_json::Value =
+        serde_json::from_str(&ok(&home, &["ls", "garage:docs/", "--recursive", "--json"])).unwrap();
     let keys: Vec<_> =
         ls.as_array().unwrap().iter().map(|o| o["key"].as_str().unwrap().to_string()).collect();
     assert_eq!(keys, ["docs/a.txt", "docs/sub/b.txt"]);
@@ -131,7 +132,7 @@ fn sync_exits_1_when_deletes_need_confirmation() {
     );
     let out = ok(&home, &["sync", "--confirm-deletes"]);
     assert!(out.contains("2 deleted"), "{out}");
-    let ls = ok(&home, &["ls", "garage"]);
+    let ls = ok(&home, &["ls", "garage", "--recursive"]);
     assert!(ls.contains("docs/3") && !ls.contains("docs/1"), "{ls}");
 }
 
@@ -145,7 +146,7 @@ fn sync_exits_1_and_deletes_nothing_when_the_folder_is_missing() {
     let r = bucketsync(&home, &["sync"]);
     assert_eq!(r.code, 1);
     assert!(r.stdout.contains("does not exist"), "{}", r.stdout);
-    assert!(ok(&home, &["ls", "garage"]).contains("docs/a"));
+    assert!(ok(&home, &["ls", "garage", "--recursive"]).contains("docs/a"));
 }
 
 #[test]
@@ -169,7 +170,7 @@ fn daemon_syncs_a_change_it_watched_and_stops_on_sigterm() {
     };
     wait_for("the first pass", &|| bucketsync(&home, &["status", "--json"]).stdout.contains("\"idle\""));
     std::fs::write(folder.join("watched.txt"), "seen by the watcher").unwrap();
-    wait_for("the upload", &|| ok(&home, &["ls", "garage"]).contains("docs/watched.txt"));
+    wait_for("the upload", &|| ok(&home, &["ls", "garage", "--recursive"]).contains("docs/watched.txt"));
     unsafe_sigterm(daemon.id());
     let start = Instant::now();
     let status = loop {

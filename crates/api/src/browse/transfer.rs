@@ -13,7 +13,7 @@
 
 use super::{key, FailureView, FollowUpView};
 use crate::{Api, ApiError};
-use bucketsync_engine::transfer::{LocalState, Progress, TransferLimits, Transfers};
+use bucketsync_engine::transfer::{Progress, TransferLimits, Transfers};
 use bucketsync_remote::{ObjectMeta, Remote, S3Remote};
 use bucketsync_store::{PairRow, PolicyRow, Store};
 use futures::stream::{self, StreamExt};
@@ -190,7 +190,13 @@ impl Scratch {
             ..defaults
         };
         let dyn_remote: Arc<dyn Remote> = remote.clone();
-        let transfers = Transfers::new(dyn_remote, store.clone(), limits, api.transfer_slots.clone());
+        let transfers = Transfers::new(
+            dyn_remote,
+            store.clone(),
+            limits,
+            api.transfer_slots.clone(),
+            Arc::new(bucketsync_engine::clock::SystemClock),
+        );
         Ok(Scratch { transfers, pair_id, store, remote })
     }
 
@@ -472,7 +478,7 @@ impl Api {
             }
         }
         progress.emit("running", None);
-        let state = LocalState::of(&meta);
+        let state = bucketsync_engine::snapshot::stat(&meta);
         match scratch.transfers.upload(scratch.pair_id, &f.path, &f.key, &state, &progress).await {
             Ok(up) => {
                 progress.emit("done", None);
