@@ -204,7 +204,7 @@ pub struct LinkView {
 }
 
 #[derive(Clone, Debug, Serialize, TS)]
-pub struct PreviewView {
+pub struct ObjectPreview {
     pub key: String,
     /// `image`, `text` or `none` (no preview for this kind or size).
     pub kind: String,
@@ -693,12 +693,12 @@ impl Api {
     /// The beginning of an object for a preview: images whole up to
     /// [`PREVIEW_MAX_BYTES`], text up to [`PREVIEW_TEXT_BYTES`]. The bytes
     /// come through Rust; the webview never loads an S3 URL.
-    pub async fn browse_preview(&self, policy: &str, key: &str) -> Result<PreviewView, ApiError> {
+    pub async fn browse_preview(&self, policy: &str, key: &str) -> Result<ObjectPreview, ApiError> {
         check_key("key", key)?;
         let (_, remote) = self.browse_remote(policy).await?;
         let d = remote.details(key).await?;
         let kind = key::preview_kind(key, d.content_type.as_deref());
-        let none = |reason: &str| PreviewView {
+        let none = |reason: &str| ObjectPreview {
             key: key.to_string(),
             kind: "none".into(),
             content_type: d.content_type.clone(),
@@ -715,7 +715,7 @@ impl Api {
             key::PreviewKind::Image => {
                 let bytes = remote.get_range(key, 0..d.size).await?;
                 use base64::Engine;
-                Ok(PreviewView {
+                Ok(ObjectPreview {
                     kind: "image".into(),
                     data_base64: Some(base64::engine::general_purpose::STANDARD.encode(&bytes)),
                     reason: None,
@@ -725,7 +725,7 @@ impl Api {
             key::PreviewKind::Text => {
                 let n = d.size.min(PREVIEW_TEXT_BYTES);
                 let bytes = remote.get_range(key, 0..n).await?;
-                Ok(PreviewView {
+                Ok(ObjectPreview {
                     kind: "text".into(),
                     text: Some(String::from_utf8_lossy(&bytes).into_owned()),
                     truncated: n < d.size,
