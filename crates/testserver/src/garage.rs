@@ -65,13 +65,22 @@ impl Garage {
             garage.restart();
             return garage;
         }
+        let garage = Garage::write_config(dir, s3_port, 1, compressed);
+        garage.restart();
+        garage.configure();
+        std::fs::write(configured, "").unwrap();
+        garage
+    }
+
+    /// A node's garage.toml; `replication` copies of every object.
+    fn write_config(dir: Dir, s3_port: u16, replication: u32, compressed: bool) -> Garage {
         let rpc_port = free_port();
         let web_port = free_port();
         let config = format!(
             r#"metadata_dir = "{meta}"
 data_dir = "{data}"
 db_engine = "sqlite"
-replication_factor = 1
+replication_factor = {replication}
 compression_level = {compression}
 rpc_bind_addr = "127.0.0.1:{rpc_port}"
 rpc_public_addr = "127.0.0.1:{rpc_port}"
@@ -94,11 +103,7 @@ index = "index.html"
         );
         std::fs::write(dir.path().join("garage.toml"), config).unwrap();
         std::fs::write(dir.path().join("web_port"), web_port.to_string()).unwrap();
-        let garage = Garage { dir, s3_port, web_port: Some(web_port), child: Mutex::new(None) };
-        garage.restart();
-        garage.configure();
-        std::fs::write(configured, "").unwrap();
-        garage
+        Garage { dir, s3_port, web_port: Some(web_port), child: Mutex::new(None) }
     }
 
     pub fn into_server(self) -> S3Server {
@@ -140,15 +145,41 @@ index = "index.html"
 
     /// One-node layout and the main key; retried while the RPC layer comes up.
     fn configure(&self) {
-        let node_id = retry("garage node id", || {
+        let node_id = self.node_id();
+        let node_id = node_id.split('@').next().unwrap();
+        run(self.cli().args(["layout", "assign", "-z", "dc1", "-c", "1G", node_id]));
+        run(self.cli().args(["layout", "apply", "--version", "1"]));
+        self.import_main_key();
+    }
+
+    /// `ID@ADDR` of this node, once its RPC layer answers.
+    fn node_id(&self) -> String {
+        retry("garage node id", || {
             let out = self.cli().args(["node", "id", "-q"]).output().ok()?;
             let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            (out.status.success() && !text.is_empty()).then(|| text.split('@').next().unwrap().to_string())
-        });
-        run(self.cli().args(["layout", "assign", "-z", "dc1", "-c", "1G", &node_id]));
-        run(self.cli().args(["layout", "apply", "--version", "1"]));
+            (out.status.success() && !text.is_empty()).then_some(text)
+        })
+    }
+
+    fn import_main_key(&self) {
         run(self.cli().args(["key", "import", "--yes", "-n", "main", MAIN_KEY_ID, MAIN_SECRET]));
         run(self.cli().args(["key", "allow", "--create-bucket", "main"]));
+    }
+
+    /// Kills the server with SIGKILL (no chance to flush anything).
+    pub fn kill(&self) {
+        self.stop();
+    }
+
+    /// Removes a key from the server: requests signed with it are refused
+    /// from now on (a revoked or deleted access key).
+    pub fn delete_key(&self, id: &str) {
+        run(self.cli().args(["key", "delete", "--yes", id]));
+    }
+
+    /// Takes a key's rights on `bucket` away (the key still exists).
+    pub fn deny_key(&self, bucket: &str, id: &str) {
+        run(self.cli().args(["bucket", "deny", "--read", "--write", "--owner", bucket, "--key", id]));
     }
 
     pub fn create_bucket(&self, name: &str) {
@@ -177,7 +208,17 @@ index = "index.html"
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let id = format!("GK{:024x}", (std::process::id() as u128) << 32 | n as u128 | 1 << 90);
-        let secret = format!("{:064x}", (n as u128 + 7) * 0x9e37_79b9_7f4a_7c15_u128);
+        // Random-looking (no long runs of zeros), so a test searching logs
+        // for the secret cannot miss a leaked piece of it.
+        let secret: String = (0..4)
+            .map(|i| {
+                use std::hash::{BuildHasher, Hasher};
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_u32(n);
+                h.write_u32(i);
+                format!("{:016x}", h.finish())
+            })
+            .collect();
         let name = format!("k{n}");
         run(self.cli().args(["key", "import", "--yes", "-n", &name, &id, &secret]));
         let mut allow = self.cli();
@@ -209,5 +250,73 @@ fn retry<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 impl Drop for Garage {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Several Garage nodes on loopback forming one cluster, every object kept
+/// on `replication` of them. Each node serves S3 on its own port.
+pub struct GarageCluster {
+    nodes: Vec<Garage>,
+}
+
+impl GarageCluster {
+    pub fn start(nodes: usize, replication: u32) -> GarageCluster {
+        assert!(nodes >= replication as usize, "a cluster needs at least `replication` nodes");
+        let nodes: Vec<Garage> = (0..nodes)
+            .map(|_| {
+                let dir =
+                    tempfile::Builder::new().prefix("bucketsync-garage-node-").tempdir().expect("temp dir");
+                Garage::write_config(Dir::Temp(dir), free_port(), replication, true)
+            })
+            .collect();
+        for node in &nodes {
+            node.restart();
+        }
+        let ids: Vec<String> = nodes.iter().map(Garage::node_id).collect();
+        for id in &ids[1..] {
+            retry("garage node connect", || {
+                nodes[0].cli().args(["node", "connect", id]).output().ok()?.status.success().then_some(())
+            });
+        }
+        for (n, id) in ids.iter().enumerate() {
+            let id = id.split('@').next().unwrap();
+            // One zone per node, so every copy lands on another node.
+            run(nodes[0].cli().args(["layout", "assign", "-z", &format!("dc{n}"), "-c", "1G", id]));
+        }
+        run(nodes[0].cli().args(["layout", "apply", "--version", "1"]));
+        retry("garage cluster key import", || {
+            let out = nodes[0]
+                .cli()
+                .args(["key", "import", "--yes", "-n", "main", MAIN_KEY_ID, MAIN_SECRET])
+                .output()
+                .ok()?;
+            out.status.success().then_some(())
+        });
+        run(nodes[0].cli().args(["key", "allow", "--create-bucket", "main"]));
+        GarageCluster { nodes }
+    }
+
+    pub fn node(&self, n: usize) -> &Garage {
+        &self.nodes[n]
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn endpoint(&self, n: usize) -> String {
+        format!("http://127.0.0.1:{}", self.nodes[n].s3_port)
+    }
+
+    pub fn access_key_id(&self) -> &'static str {
+        MAIN_KEY_ID
+    }
+
+    pub fn secret_access_key(&self) -> &'static str {
+        MAIN_SECRET
     }
 }

@@ -11,15 +11,18 @@
 //! independent without paying a server start each. Tests that kill or stop a
 //! server start a private one with [`S3Server::start`].
 
-mod garage;
+pub mod garage;
 mod moto;
 mod process;
+pub mod proxy;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
+pub use garage::{Garage, GarageCluster};
 pub use process::free_port;
+pub use proxy::{Down, Fault, FaultProxy};
 
 /// Which server implementation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,17 +99,7 @@ impl S3Server {
     /// Creates a bucket with a unique name starting with `hint` and returns
     /// the name. The server's main key can read and write it.
     pub fn create_bucket(&self, hint: &str) -> String {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut hint: String = hint
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
-            .take(30)
-            .collect();
-        if hint.is_empty() {
-            hint.push('t');
-        }
-        let name = format!("{hint}-{}-{n}", std::process::id());
+        let name = unique_bucket_name(hint);
         match &self.inner {
             Inner::Garage(g) => g.create_bucket(&name),
             Inner::Moto(m) => m.create_bucket(&name),
@@ -134,6 +127,24 @@ impl S3Server {
         }
     }
 
+    /// Deletes a key made by [`S3Server::create_key`]: the server refuses
+    /// requests signed with it from now on (Garage only).
+    pub fn delete_key(&self, access_key_id: &str) {
+        match &self.inner {
+            Inner::Garage(g) => g.delete_key(access_key_id),
+            Inner::Moto(_) => panic!("moto does not check keys"),
+        }
+    }
+
+    /// Takes a key's rights on `bucket` away; the key itself stays valid
+    /// (Garage only).
+    pub fn deny_key(&self, bucket: &str, access_key_id: &str) {
+        match &self.inner {
+            Inner::Garage(g) => g.deny_key(bucket, access_key_id),
+            Inner::Moto(_) => panic!("moto does not check keys"),
+        }
+    }
+
     /// Stops the server process (for offline tests); the data stays.
     pub fn stop(&self) {
         match &self.inner {
@@ -148,6 +159,31 @@ impl S3Server {
             Inner::Garage(g) => g.restart(),
             Inner::Moto(m) => m.restart(),
         }
+    }
+}
+
+/// A bucket name no other test of any process uses: `hint`, lower-cased
+/// and cut, then the process id and a counter.
+fn unique_bucket_name(hint: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut hint: String = hint
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .take(30)
+        .collect();
+    if hint.is_empty() {
+        hint.push('t');
+    }
+    format!("{hint}-{}-{n}", std::process::id())
+}
+
+impl GarageCluster {
+    /// Creates a bucket (unique name from `hint`) the main key can use.
+    pub fn create_bucket(&self, hint: &str) -> String {
+        let name = unique_bucket_name(hint);
+        self.node(0).create_bucket(&name);
+        name
     }
 }
 
