@@ -69,9 +69,41 @@ pub struct Connection {
     pub sdk_checksums: bool,
 }
 
+/// How long the client waits on the network before it calls the server
+/// unreachable. The defaults suit real links; tests shorten them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To open a TCP connection.
+    pub connect: Duration,
+    /// A request during which nothing moved in either direction for this
+    /// long has lost its connection (watched by [`crate::S3Remote`]; a slow
+    /// link that keeps moving is never cut).
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { connect: Duration::from_secs(10), idle: Duration::from_secs(60) }
+    }
+}
+
+impl Timeouts {
+    /// The SDK's own read timeout (request start to answer head) only backs
+    /// up the idle watchdog, for calls made on [`Connection::client`]
+    /// directly (probe, CORS): long enough never to cut a moving transfer.
+    fn backstop(&self) -> Duration {
+        self.idle.saturating_mul(10)
+    }
+}
+
 impl Connection {
     /// One client per connection; it is cheap to clone and shares its pool.
     pub fn client(&self) -> aws_sdk_s3::Client {
+        self.client_with(&Timeouts::default())
+    }
+
+    /// [`Connection::client`] with other timeouts.
+    pub fn client_with(&self, timeouts: &Timeouts) -> aws_sdk_s3::Client {
         let credentials =
             Credentials::new(&self.access_key_id, self.secret.expose(), None, None, "bucketsync");
         let checksum_request = if self.sdk_checksums {
@@ -96,12 +128,12 @@ impl Connection {
             )
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .read_timeout(Duration::from_secs(60))
+                    .connect_timeout(timeouts.connect)
+                    .read_timeout(timeouts.backstop())
                     .build(),
             )
             // Throttled or paused transfers must not be aborted as "stalled"
-            // (aws-sdk-rust#1146); we time out reads ourselves above.
+            // (aws-sdk-rust#1146); S3Remote's idle watchdog notices a dead link.
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .interceptor(crate::request::RequestCounter);
         if let Some(endpoint) = &self.endpoint {

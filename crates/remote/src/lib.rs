@@ -20,8 +20,9 @@ pub mod probe;
 pub mod provider;
 pub mod request;
 pub mod s3;
+mod watchdog;
 
-pub use connection::{Addressing, Connection, Secret};
+pub use connection::{Addressing, Connection, Secret, Timeouts};
 pub use copy::{CopyLimits, CopySource};
 pub use error::{ErrorKind, RemoteError};
 pub use listing::{FolderPage, ListedObject, ObjectDetails};

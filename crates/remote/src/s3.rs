@@ -1,16 +1,20 @@
 //! [`Remote`] over aws-sdk-s3.
 
-use crate::connection::Connection;
-use crate::error::{ErrorKind, RemoteError};
+use crate::connection::{Connection, Timeouts};
+use crate::error::{ErrorKind, HasStatus, RemoteError};
 use crate::listing::decode_listed_key;
 use crate::object::{parse_mtime_metadata, unquote_etag, ListPage, ObjectMeta, PartInfo};
+use crate::watchdog::{self, Activity};
 use crate::Remote;
 use async_trait::async_trait;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, EncodingType, ObjectIdentifier};
 use bytes::Bytes;
+use std::future::Future;
 use std::ops::Range;
 use std::path::Path;
+use std::time::Duration;
 
 /// Read buffer for file bodies; the SDK's 4 KiB default costs CPU per GiB.
 const FILE_BODY_BUFFER: usize = 256 * 1024;
@@ -20,11 +24,37 @@ const FILE_BODY_BUFFER: usize = 256 * 1024;
 pub struct S3Remote {
     client: aws_sdk_s3::Client,
     bucket: String,
+    /// Every call fails as offline once nothing moved for this long.
+    idle: Duration,
 }
 
 impl S3Remote {
     pub fn new(connection: &Connection) -> Self {
-        S3Remote { client: connection.client(), bucket: connection.bucket.clone() }
+        S3Remote::with_timeouts(connection, &Timeouts::default())
+    }
+
+    /// [`S3Remote::new`] with other network timeouts.
+    pub fn with_timeouts(connection: &Connection, timeouts: &Timeouts) -> Self {
+        S3Remote {
+            client: connection.client_with(timeouts),
+            bucket: connection.bucket.clone(),
+            idle: timeouts.idle,
+        }
+    }
+
+    /// Sends one request (with the SDK's own retries) under the idle watchdog.
+    async fn call<T, E, R>(
+        &self,
+        what: &str,
+        activity: &Activity,
+        request: impl Future<Output = Result<T, SdkError<E, R>>>,
+    ) -> Result<T, RemoteError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HasStatus,
+    {
+        watchdog::watch(self.idle, activity, what, async { request.await.map_err(RemoteError::from_sdk) })
+            .await
     }
 
     pub fn bucket(&self) -> &str {
@@ -36,8 +66,13 @@ impl S3Remote {
         &self.client
     }
 
-    async fn file_body(path: &Path, offset: u64, length: u64) -> Result<ByteStream, RemoteError> {
-        ByteStream::read_from()
+    async fn file_body(
+        path: &Path,
+        offset: u64,
+        length: u64,
+        activity: &Activity,
+    ) -> Result<ByteStream, RemoteError> {
+        let body = ByteStream::read_from()
             .path(path)
             .offset(offset)
             .length(aws_sdk_s3::primitives::Length::Exact(length))
@@ -46,7 +81,8 @@ impl S3Remote {
             .await
             .map_err(|e| {
                 RemoteError::new(ErrorKind::Rejected, format!("cannot read {}: {e}", path.display()))
-            })
+            })?;
+        Ok(watchdog::watched_body(body, activity))
     }
 }
 
@@ -66,18 +102,21 @@ fn millis(dt: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<i64> {
 impl Remote for S3Remote {
     async fn list_page(&self, prefix: &str, continuation: Option<String>) -> Result<ListPage, RemoteError> {
         let out = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            // Keys may hold characters XML 1.0 cannot carry (control
-            // characters); unencoded, one such key makes every listing of
-            // the prefix unreadable and the pair could never sync again.
-            .encoding_type(EncodingType::Url)
-            .set_continuation_token(continuation)
-            .send()
-            .await
-            .map_err(RemoteError::from_sdk)?;
+            .call(
+                "list_objects_v2",
+                &Activity::new(),
+                self.client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .prefix(prefix)
+                    // Keys may hold characters XML 1.0 cannot carry (control
+                    // characters); unencoded, one such key makes every listing of
+                    // the prefix unreadable and the pair could never sync again.
+                    .encoding_type(EncodingType::Url)
+                    .set_continuation_token(continuation)
+                    .send(),
+            )
+            .await?;
         // Decode only when the server says it encoded: decoding a raw key
         // would turn a literal `+` or `%41` into another name.
         let encoded = out.encoding_type() == Some(&EncodingType::Url);
@@ -114,13 +153,12 @@ impl Remote for S3Remote {
 
     async fn head(&self, key: &str) -> Result<ObjectMeta, RemoteError> {
         let out = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(RemoteError::from_sdk)?;
+            .call(
+                "head_object",
+                &Activity::new(),
+                self.client.head_object().bucket(&self.bucket).key(key).send(),
+            )
+            .await?;
         Ok(ObjectMeta {
             key: key.to_string(),
             size: out.content_length().unwrap_or(0).max(0) as u64,
@@ -135,13 +173,12 @@ impl Remote for S3Remote {
         key: &str,
     ) -> Result<(ObjectMeta, Vec<(String, String)>), RemoteError> {
         let out = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(RemoteError::from_sdk)?;
+            .call(
+                "head_object",
+                &Activity::new(),
+                self.client.head_object().bucket(&self.bucket).key(key).send(),
+            )
+            .await?;
         let meta = ObjectMeta {
             key: key.to_string(),
             size: out.content_length().unwrap_or(0).max(0) as u64,
@@ -163,17 +200,22 @@ impl Remote for S3Remote {
         metadata: &[(String, String)],
     ) -> Result<ObjectMeta, RemoteError> {
         let size = body.len() as u64;
+        let activity = Activity::new();
+        let body = watchdog::watched_body(ByteStream::from(body), &activity);
         let out = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_length(size as i64)
-            .set_metadata(metadata_map(metadata))
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(RemoteError::from_sdk)?;
+            .call(
+                "put_object",
+                &activity,
+                self.client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .content_length(size as i64)
+                    .set_metadata(metadata_map(metadata))
+                    .body(body)
+                    .send(),
+            )
+            .await?;
         Ok(ObjectMeta {
             key: key.to_string(),
             size,
@@ -190,18 +232,22 @@ impl Remote for S3Remote {
         length: u64,
         metadata: &[(String, String)],
     ) -> Result<ObjectMeta, RemoteError> {
-        let body = Self::file_body(path, 0, length).await?;
+        let activity = Activity::new();
+        let body = Self::file_body(path, 0, length, &activity).await?;
         let out = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_length(length as i64)
-            .set_metadata(metadata_map(metadata))
-            .body(body)
-            .send()
-            .await
-            .map_err(RemoteError::from_sdk)?;
+            .call(
+                "put_object",
+                &activity,
+                self.client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .content_length(length as i64)
+                    .set_metadata(metadata_map(metadata))
+                    .body(body)
+                    .send(),
+            )
+            .await?;
         Ok(ObjectMeta {
             key: key.to_string(),
             size: length,
@@ -215,19 +261,35 @@ impl Remote for S3Remote {
         if range.is_empty() {
             return Ok(Bytes::new());
         }
+        let activity = Activity::new();
         let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .range(format!("bytes={}-{}", range.start, range.end - 1))
-            .send()
-            .await
-            .map_err(RemoteError::from_sdk)?;
-        let body = out.body.collect().await.map_err(|e| {
-            RemoteError::new(ErrorKind::Offline, format!("the download of {key} broke off: {e}"))
-        })?;
-        let bytes = body.into_bytes();
+            .call(
+                "get_object",
+                &activity,
+                self.client
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .range(format!("bytes={}-{}", range.start, range.end - 1))
+                    .send(),
+            )
+            .await?;
+        // The body arrives after the head, outside the SDK's timeouts: an
+        // answer that stops half-way must fail, not hang.
+        activity.touch();
+        let mut body = out.body;
+        let mut received = bytes::BytesMut::with_capacity((range.end - range.start) as usize);
+        let read_all = async {
+            while let Some(piece) = body.try_next().await.map_err(|e| {
+                RemoteError::new(ErrorKind::Offline, format!("the download of {key} broke off: {e}"))
+            })? {
+                activity.touch();
+                received.extend_from_slice(&piece);
+            }
+            Ok(())
+        };
+        watchdog::watch(self.idle, &activity, "GetObject body", read_all).await?;
+        let bytes = received.freeze();
         if bytes.len() as u64 != range.end - range.start {
             return Err(RemoteError::new(
                 ErrorKind::Precondition,
@@ -243,14 +305,17 @@ impl Remote for S3Remote {
         metadata: &[(String, String)],
     ) -> Result<String, RemoteError> {
         let out = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_metadata(metadata_map(metadata))
-            .send()
-            .await
-            .map_err(RemoteError::from_sdk)?;
+            .call(
+                "create_multipart_upload",
+                &Activity::new(),
+                self.client
+                    .create_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .set_metadata(metadata_map(metadata))
+                    .send(),
+            )
+            .await?;
         out.upload_id()
             .map(str::to_string)
             .ok_or_else(|| RemoteError::new(ErrorKind::Server, "the server gave no upload id"))
@@ -265,19 +330,23 @@ impl Remote for S3Remote {
         offset: u64,
         length: u64,
     ) -> Result<PartInfo, RemoteError> {
-        let body = Self::file_body(path, offset, length).await?;
+        let activity = Activity::new();
+        let body = Self::file_body(path, offset, length, &activity).await?;
         let out = self
-            .client
-            .upload_part()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .part_number(number)
-            .content_length(length as i64)
-            .body(body)
-            .send()
-            .await
-            .map_err(RemoteError::from_sdk)?;
+            .call(
+                "upload_part",
+                &activity,
+                self.client
+                    .upload_part()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .part_number(number)
+                    .content_length(length as i64)
+                    .body(body)
+                    .send(),
+            )
+            .await?;
         Ok(PartInfo { number, etag: out.e_tag().map(unquote_etag).unwrap_or_default(), size: length })
     }
 
@@ -286,15 +355,18 @@ impl Remote for S3Remote {
         let mut marker: Option<String> = None;
         loop {
             let out = self
-                .client
-                .list_parts()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .set_part_number_marker(marker.take())
-                .send()
-                .await
-                .map_err(RemoteError::from_sdk)?;
+                .call(
+                    "list_parts",
+                    &Activity::new(),
+                    self.client
+                        .list_parts()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .set_part_number_marker(marker.take())
+                        .send(),
+                )
+                .await?;
             for p in out.parts() {
                 if let (Some(number), Some(etag)) = (p.part_number(), p.e_tag()) {
                     parts.push(PartInfo {
@@ -333,15 +405,18 @@ impl Remote for S3Remote {
             ))
             .build();
         let out = self
-            .client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .multipart_upload(completed)
-            .send()
-            .await
-            .map_err(RemoteError::from_sdk)?;
+            .call(
+                "complete_multipart_upload",
+                &Activity::new(),
+                self.client
+                    .complete_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .multipart_upload(completed)
+                    .send(),
+            )
+            .await?;
         Ok(ObjectMeta {
             key: key.to_string(),
             size: parts.iter().map(|p| p.size).sum(),
@@ -352,14 +427,12 @@ impl Remote for S3Remote {
     }
 
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), RemoteError> {
-        self.client
-            .abort_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .send()
-            .await
-            .map_err(RemoteError::from_sdk)?;
+        self.call(
+            "abort_multipart_upload",
+            &Activity::new(),
+            self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(upload_id).send(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -378,13 +451,12 @@ impl Remote for S3Remote {
             .build()
             .map_err(|e| RemoteError::new(ErrorKind::Rejected, e.to_string()))?;
         let out = self
-            .client
-            .delete_objects()
-            .bucket(&self.bucket)
-            .delete(delete)
-            .send()
-            .await
-            .map_err(RemoteError::from_sdk)?;
+            .call(
+                "delete_objects",
+                &Activity::new(),
+                self.client.delete_objects().bucket(&self.bucket).delete(delete).send(),
+            )
+            .await?;
         Ok(out
             .errors()
             .iter()
