@@ -51,6 +51,9 @@ pub enum FaultKind {
     /// The bucket side; `remote` in the message says which kind.
     Remote(#[cfg_attr(feature = "ts", ts(type = "string"))] bucketsync_remote::ErrorKind),
     DiskFull,
+    /// The local folder (or a folder in it) cannot be written: a read-only
+    /// mount, or no write permission.
+    ReadOnly,
     Io,
     /// The ignore file cannot be read or parsed.
     IgnoreFile,
@@ -67,21 +70,96 @@ impl FaultKind {
     pub fn retryable(self) -> bool {
         match self {
             FaultKind::Remote(k) => k.retryable(),
-            FaultKind::RootMissing | FaultKind::Unreadable | FaultKind::Io | FaultKind::DiskFull => true,
+            FaultKind::RootMissing
+            | FaultKind::Unreadable
+            | FaultKind::Io
+            | FaultKind::DiskFull
+            | FaultKind::ReadOnly => true,
             FaultKind::StateMismatch | FaultKind::IgnoreFile | FaultKind::Store => false,
         }
     }
 
-    /// The kind of a local I/O failure.
+    /// The kind of a local I/O failure while reading.
     pub fn of_io(e: &std::io::Error) -> FaultKind {
+        FaultKind::of_local(e, false)
+    }
+
+    /// The kind of a local I/O failure while writing: no permission then
+    /// means the folder cannot be written, not that a file cannot be read.
+    pub fn of_write(e: &std::io::Error) -> FaultKind {
+        FaultKind::of_local(e, true)
+    }
+
+    fn of_local(e: &std::io::Error, writing: bool) -> FaultKind {
         use std::io::ErrorKind as K;
-        if matches!(e.kind(), K::StorageFull | K::QuotaExceeded)
-            || e.raw_os_error() == Some(28 /* ENOSPC */)
-        {
-            FaultKind::DiskFull
-        } else {
-            FaultKind::Io
+        match e.raw_os_error() {
+            // ENOSPC, EDQUOT; EROFS
+            Some(28 | 122) => FaultKind::DiskFull,
+            Some(30) => FaultKind::ReadOnly,
+            _ if matches!(e.kind(), K::StorageFull | K::QuotaExceeded) => FaultKind::DiskFull,
+            _ if e.kind() == K::ReadOnlyFilesystem => FaultKind::ReadOnly,
+            _ if e.kind() == K::PermissionDenied && writing => FaultKind::ReadOnly,
+            _ if e.kind() == K::PermissionDenied => FaultKind::Unreadable,
+            _ => FaultKind::Io,
         }
+    }
+
+    /// Whether this stops the whole pair until the user acts (new keys, the
+    /// right bucket or region): every further request would fail the same
+    /// way, so the pass stops early and the runner does not retry by itself.
+    pub fn stops_pair(self) -> bool {
+        use bucketsync_remote::ErrorKind as R;
+        matches!(
+            self,
+            FaultKind::Remote(
+                R::BadCredentials
+                    | R::ExpiredCredentials
+                    | R::PermissionDenied
+                    | R::NoSuchBucket
+                    | R::WrongRegion
+            ) | FaultKind::StateMismatch
+        )
+    }
+
+    /// The few words a status line leads with.
+    pub fn headline(self) -> &'static str {
+        use bucketsync_remote::ErrorKind as R;
+        match self {
+            FaultKind::Remote(R::BadCredentials | R::ExpiredCredentials | R::PermissionDenied) => {
+                "credentials rejected"
+            }
+            FaultKind::Remote(R::Offline) => "offline",
+            FaultKind::Remote(R::Throttled) => "throttled by the provider",
+            FaultKind::Remote(R::NoSuchBucket) => "the bucket does not exist",
+            FaultKind::Remote(R::WrongRegion) => "wrong region",
+            FaultKind::Remote(R::ClockSkew) => "the clock is off",
+            FaultKind::Remote(_) => "the bucket failed",
+            FaultKind::RootMissing => "the folder is missing",
+            FaultKind::Unreadable => "cannot read",
+            FaultKind::StateMismatch => "the policy points elsewhere",
+            FaultKind::DiskFull => "disk full",
+            FaultKind::ReadOnly => "the folder is read-only",
+            FaultKind::Io => "local error",
+            FaultKind::IgnoreFile => "bad ignore file",
+            FaultKind::Store => "database error",
+        }
+    }
+
+    /// Which of two faults a status should show: the one the user must act
+    /// on first.
+    pub fn outranks(self, other: FaultKind) -> bool {
+        fn rank(k: FaultKind) -> u8 {
+            use bucketsync_remote::ErrorKind as R;
+            match k {
+                _ if k.stops_pair() => 0,
+                FaultKind::DiskFull => 1,
+                FaultKind::ReadOnly => 2,
+                FaultKind::Remote(R::Offline) => 3,
+                FaultKind::Remote(R::Throttled) => 4,
+                _ => 5,
+            }
+        }
+        rank(self) < rank(other)
     }
 }
 

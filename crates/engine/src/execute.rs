@@ -17,6 +17,7 @@ use bucketsync_remote::Remote;
 use bucketsync_store::{BaselineRow, JournalRow, Store, StoreError};
 use futures::StreamExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How many files move at once within a pass (parts and ranges are bounded
@@ -41,6 +42,8 @@ pub struct Executor<'a> {
 enum Failure {
     /// The file moved underneath: not an error, the next pass sees it.
     Changed,
+    /// Not tried: an earlier action met a fault that stops the whole pair.
+    Skipped,
     Error(FaultKind, String),
 }
 
@@ -59,8 +62,23 @@ impl From<StoreError> for Failure {
     }
 }
 
+/// A local read that failed.
 fn io_failure(path: &Path, e: std::io::Error) -> Failure {
     Failure::Error(FaultKind::of_io(&e), format!("{}: {e}", path.display()))
+}
+
+/// A local write that failed.
+fn write_failure(path: &Path, e: std::io::Error) -> Failure {
+    Failure::Error(FaultKind::of_write(&e), format!("{}: {e}", path.display()))
+}
+
+/// A failed download wrote locally: a permission error means the folder
+/// cannot be written.
+fn download_failure(e: TransferError) -> Failure {
+    match &e {
+        TransferError::Io { source, .. } => Failure::Error(FaultKind::of_write(source), e.to_string()),
+        _ => e.into(),
+    }
 }
 
 /// What one action achieved.
@@ -97,14 +115,27 @@ impl Executor<'_> {
             let r = self.delete_local(&a);
             self.settle(out, &a, r);
         }
+        // After a fault that stops the pair (revoked key, bucket gone) every
+        // further transfer would fail the same way: the rest wait for the
+        // next pass instead of each costing a request and an error.
+        let stopped = AtomicBool::new(out.errors.iter().any(|e| e.kind.stops_pair()));
+        let stopped = &stopped;
         let mut results = futures::stream::iter(transfers)
             .map(|a| async move {
+                if stopped.load(Ordering::Relaxed) {
+                    return (a, Err(Failure::Skipped));
+                }
                 let r = self.transfer(&a).await;
+                if matches!(&r, Err(Failure::Error(kind, _)) if kind.stops_pair()) {
+                    stopped.store(true, Ordering::Relaxed);
+                }
                 (a, r)
             })
             .buffer_unordered(FILES_IN_FLIGHT);
         while let Some((a, r)) = results.next().await {
-            self.progress.file_done();
+            if !matches!(r, Err(Failure::Skipped)) {
+                self.progress.file_done();
+            }
             self.settle(out, &a, r);
         }
     }
@@ -149,6 +180,7 @@ impl Executor<'_> {
                 out.waiting.push(path);
                 return;
             }
+            Err(Failure::Skipped) => return,
             Err(Failure::Error(kind, message)) => {
                 let name = action_name(action);
                 self.journal(name, &path, Some(format!("failed: {message}")), None);
@@ -248,7 +280,7 @@ impl Executor<'_> {
                     ))
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    std::fs::create_dir(&dir).map_err(|e| io_failure(&dir, e))?
+                    std::fs::create_dir(&dir).map_err(|e| write_failure(&dir, e))?
                 }
                 Err(e) => return Err(io_failure(&dir, e)),
             }
@@ -293,7 +325,7 @@ impl Executor<'_> {
         let Action::DeleteLocal { path, local } = a else { unreachable!() };
         self.unchanged(path, local)?;
         let abs = self.abs(path);
-        self.trash.put(&abs, path, (self.now_ms)()).map_err(|e| io_failure(&abs, e))?;
+        self.trash.put(&abs, path, (self.now_ms)()).map_err(|e| write_failure(&abs, e))?;
         self.forget(path)?;
         self.prune_parents(path);
         Ok(Done::DeletedLocal)
@@ -417,7 +449,11 @@ impl Executor<'_> {
     /// Returns the hash of the content written.
     async fn download(&self, rel: &str, remote: &RemoteFile) -> Result<String, Failure> {
         self.make_parents(rel)?;
-        let down = self.transfers.download(&remote.meta(), &self.abs(rel), self.progress).await?;
+        let down = self
+            .transfers
+            .download(&remote.meta(), &self.abs(rel), self.progress)
+            .await
+            .map_err(download_failure)?;
         let hash = down.local.hash.clone().unwrap_or_default();
         self.put_base(self.base_row(rel, down.local, remote))?;
         Ok(hash)
@@ -436,7 +472,7 @@ impl Executor<'_> {
         self.unchanged(rel, local)?;
         self.still_absent(copy)?;
         let (abs, abs_copy) = (self.abs(rel), self.abs(copy));
-        std::fs::rename(&abs, &abs_copy).map_err(|e| io_failure(&abs, e))?;
+        std::fs::rename(&abs, &abs_copy).map_err(|e| write_failure(&abs, e))?;
         let remote_hash = match self.download(rel, remote).await {
             Ok(h) => h,
             Err(e) => {
@@ -452,7 +488,7 @@ impl Executor<'_> {
             None => snapshot::hash_file(&abs_copy).map_err(|e| io_failure(&abs_copy, e))?,
         };
         if local_hash == remote_hash {
-            std::fs::remove_file(&abs_copy).map_err(|e| io_failure(&abs_copy, e))?;
+            std::fs::remove_file(&abs_copy).map_err(|e| write_failure(&abs_copy, e))?;
             return Ok(Done::Conflict { copy: None, bytes_up: 0, bytes_down: remote.size });
         }
         let mut bytes_up = 0;

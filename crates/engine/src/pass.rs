@@ -103,17 +103,25 @@ const HEADS_IN_FLIGHT: usize = 8;
 pub async fn run_pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassError> {
     let result = pass(ctx, opts).await;
     match &result {
-        Ok(report) => ctx
-            .events
-            .status(PairStatus::Idle { last_sync_ms: report.converged().then(|| ctx.clock.now_ms()) }),
+        Ok(report) => match report.fault() {
+            Some((kind, message)) => {
+                ctx.events.status(PairStatus::Error { kind, message, retry_at_ms: None })
+            }
+            None => ctx
+                .events
+                .status(PairStatus::Idle { last_sync_ms: report.converged().then(|| ctx.clock.now_ms()) }),
+        },
         Err(PassError::NeedsConfirmation(n)) => ctx
             .events
             .status(PairStatus::NeedsConfirmation { reason: n.reason.clone(), deletes: n.deletes.clone() }),
-        Err(e) => ctx.events.status(PairStatus::Error {
-            kind: e.kind().unwrap_or(FaultKind::Store),
-            message: e.to_string(),
-            retry_at_ms: None,
-        }),
+        Err(e) => {
+            let kind = e.kind().unwrap_or(FaultKind::Store);
+            ctx.events.status(PairStatus::Error {
+                kind,
+                message: format!("{}: {e}", kind.headline()),
+                retry_at_ms: None,
+            })
+        }
     }
     result
 }

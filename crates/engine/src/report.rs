@@ -61,6 +61,20 @@ impl PassReport {
         self.errors.is_empty() && self.waiting.is_empty() && self.unreadable.is_empty()
     }
 
+    /// The fault the pair's status should show after this pass, if any
+    /// action failed: the one the user must act on first, in words.
+    pub fn fault(&self) -> Option<(FaultKind, String)> {
+        let worst = self.errors.iter().reduce(|w, e| if e.kind.outranks(w.kind) { e } else { w })?;
+        let others = match self.errors.len() {
+            1 => String::new(),
+            n => format!(" ({} more failed)", n - 1),
+        };
+        Some((
+            worst.kind,
+            format!("{}: {} {}: {}{others}", worst.kind.headline(), worst.action, worst.path, worst.message),
+        ))
+    }
+
     /// Whether the pass moved or deleted anything.
     pub fn changed_anything(&self) -> bool {
         !(self.uploaded.is_empty()

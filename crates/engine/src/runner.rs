@@ -4,7 +4,7 @@
 //! it (an overflow or a watch limit triggers a full pass and a warning, and
 //! the bucket poll runs a full pass anyway).
 
-use crate::event::{EventSink, FaultKind, PairEvents, PairStatus};
+use crate::event::{EventSink, PairEvents, PairStatus};
 use crate::pass::{run_pass, PassContext, PassError, PassOptions};
 use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult};
@@ -110,7 +110,7 @@ pub fn spawn(mut ctx: PassContext, config: RunnerConfig, paused: bool) -> PairHa
     ctx.quiet_ms = config.quiet.as_millis() as i64;
     let (commands, rx) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(run(ctx, config, rx, cancel.clone(), paused));
+    let task = tokio::spawn(run(ctx, config, rx, cancel.clone(), paused, status_tx));
     PairHandle { commands, cancel, status: status_rx, task: Some(task) }
 }
 
@@ -120,6 +120,7 @@ async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
     cancel: CancellationToken,
     mut paused: bool,
+    status: Arc<watch::Sender<PairStatus>>,
 ) {
     let events = ctx.events.clone();
     let (signal_tx, mut signals) = mpsc::unbounded_channel();
@@ -167,14 +168,25 @@ async fn run(
                 first = false;
                 let now = Instant::now();
                 next_pass = match result {
+                    // Revoked keys, a missing bucket: every pass would fail
+                    // alike until the user acts (sync now, resume).
+                    Ok(report) if report.errors.iter().any(|e| e.kind.stops_pair()) => None,
                     Ok(report) if !report.waiting.is_empty() => Some(now + config.quiet),
                     Ok(report) if !report.errors.is_empty() => Some(now + config.retry_after),
                     Ok(_) => Some(now + config.poll_interval),
                     // Waits for the user: confirm, or sync now after fixing things.
                     Err(PassError::NeedsConfirmation(_)) => None,
-                    Err(e) if e.kind().is_some_and(FaultKind::retryable) => Some(now + config.retry_after),
+                    Err(e) if e.kind().is_some_and(|k| k.retryable() && !k.stops_pair()) => {
+                        Some(now + config.retry_after)
+                    }
                     Err(_) => None,
                 };
+                // An error status says when the runner tries again by itself.
+                let shown = status.borrow().clone();
+                if let (PairStatus::Error { kind, message, .. }, Some(at)) = (shown, next_pass) {
+                    let wait = at.saturating_duration_since(now).as_millis() as i64;
+                    events.status(PairStatus::Error { kind, message, retry_at_ms: Some(ctx.clock.now_ms() + wait) });
+                }
             }
         }
     }

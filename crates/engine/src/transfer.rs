@@ -131,7 +131,7 @@ impl TransferError {
     pub fn fault(&self) -> Option<FaultKind> {
         Some(match self {
             TransferError::Remote(e) => FaultKind::Remote(e.kind),
-            TransferError::Io { .. } => FaultKind::Io,
+            TransferError::Io { source, .. } => FaultKind::of_io(source),
             TransferError::ChangedDuringUpload { .. } => return None,
             // Bytes that did not add up: the server (or the wire) failed.
             TransferError::Verify { .. } => FaultKind::Remote(ErrorKind::Server),
