@@ -4,6 +4,8 @@
 // Each test binary uses a different part of this.
 #![allow(dead_code)]
 
+pub mod device;
+
 use async_trait::async_trait;
 use bucketsync_remote::{ErrorKind, ListPage, ObjectMeta, PartInfo, Remote, RemoteError};
 use bytes::Bytes;
