@@ -6,7 +6,8 @@
 use bucketsync_engine::clock::SystemClock;
 use bucketsync_engine::event::{EventSink, PairEvents, PairStatus};
 use bucketsync_engine::pair::Mode;
-use bucketsync_engine::pass::{run_pass, Pair, PassContext, PassError, PassOptions, PassReport};
+use bucketsync_engine::pass::{run_pass, Pair, PassContext, PassError, PassOptions};
+use bucketsync_engine::report::PassReport;
 use bucketsync_engine::runner::{self, PairHandle, RunnerConfig};
 use bucketsync_engine::transfer::{TransferLimits, Transfers};
 use bucketsync_remote::{Addressing, Connection, Remote, S3Remote, Secret, Timeouts};
@@ -105,11 +106,13 @@ pub fn device(remote: Arc<dyn Remote>, bucket: &str, root: Option<PathBuf>) -> D
         })
         .unwrap();
     let store = Arc::new(Mutex::new(store));
+    let clock: Arc<dyn bucketsync_engine::clock::Clock> = Arc::new(SystemClock);
     let transfers = Transfers::new(
         remote.clone(),
         store.clone(),
         small_limits(),
         Arc::new(tokio::sync::Semaphore::new(3)),
+        clock.clone(),
     )
     .with_retry_delays(Duration::from_millis(50), Duration::from_millis(400), 3);
     let statuses = Arc::new(Mutex::new(Vec::new()));
@@ -134,7 +137,7 @@ pub fn device(remote: Arc<dyn Remote>, bucket: &str, root: Option<PathBuf>) -> D
         transfers,
         store,
         trash_dir: home.join("trash/docs"),
-        clock: Arc::new(SystemClock),
+        clock,
         device: "laptop".into(),
         quiet_ms: 0,
         events: PairEvents { pair_id, pair: "docs".into(), sink },
