@@ -66,6 +66,11 @@ struct Args {
     /// Also put the table into bench/README.md
     #[arg(long)]
     readme: bool,
+    /// Run ours' timed runs under this command, e.g. a profiler:
+    /// 'perf record -F 999 -g -o /tmp/perf-{n}.data --' ({n}: the run's number).
+    /// Its figures then include the profiler's cost.
+    #[arg(long)]
+    profile_with: Option<String>,
 }
 
 fn main() -> Result<()> {
@@ -139,7 +144,8 @@ fn main() -> Result<()> {
         secret: Secret::new(endpoint.secret.clone()),
         sdk_checksums: false,
     });
-    let tools = tool::Tools::new(endpoint, bucketsync, work.join("scratch"), !args.no_peers)?;
+    let mut tools = tool::Tools::new(endpoint, bucketsync, work.join("scratch"), !args.no_peers)?;
+    tools.wrapper = args.profile_with.clone();
     let versions = versions(&tools);
     let bench = Bench {
         tools,

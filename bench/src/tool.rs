@@ -36,6 +36,9 @@ pub struct Tools {
     /// Scratch space for logs, homes and configs.
     pub scratch: PathBuf,
     rclone_config: PathBuf,
+    /// A command line that timed runs of ours are run under (a profiler);
+    /// `{n}` in it becomes the run's number.
+    pub wrapper: Option<String>,
 }
 
 /// The remote name rclone knows the server by.
@@ -56,7 +59,7 @@ impl Tools {
                 endpoint.url, endpoint.region, endpoint.access_key_id, endpoint.secret
             ),
         )?;
-        Ok(Tools { endpoint, bucketsync, s5cmd, rclone, scratch, rclone_config })
+        Ok(Tools { endpoint, bucketsync, s5cmd, rclone, scratch, rclone_config, wrapper: None })
     }
 
     /// A fresh log file name under the scratch dir.
@@ -149,6 +152,20 @@ impl Tools {
         let _ = std::fs::remove_file(&stats);
         let log = self.log("bucketsync");
         let mut cmd = self.ours(home, args);
+        if let Some(w) = &self.wrapper {
+            static RUN: AtomicU32 = AtomicU32::new(0);
+            let n = RUN.fetch_add(1, Ordering::Relaxed).to_string();
+            let mut words = w.split_whitespace().map(|word| word.replace("{n}", &n));
+            let mut wrapped = Command::new(words.next().context("empty --profile-with")?);
+            wrapped.args(words).arg(cmd.get_program()).args(cmd.get_args());
+            for (k, v) in cmd.get_envs() {
+                match v {
+                    Some(v) => wrapped.env(k, v),
+                    None => wrapped.env_remove(k),
+                };
+            }
+            cmd = wrapped;
+        }
         cmd.env(bucketsync_remote::request::STATS_ENV, &stats);
         for (k, v) in extra_env {
             cmd.env(k, v);
