@@ -19,6 +19,7 @@ pub mod provider;
 pub mod secret;
 pub mod sync;
 
+pub use bucketsync_remote::bandwidth::parse_rate;
 pub use bucketsync_remote::request as s3_requests;
 pub use error::{ApiError, ErrorKind};
 
@@ -39,6 +40,8 @@ pub struct Api {
     hosted: browse::HostedRunners,
     /// Cancel switches of the browser's transfers.
     cancels: browse::transfer::Cancels,
+    /// The app's bandwidth limits, shared by every policy's remote.
+    bandwidth: Arc<bucketsync_remote::bandwidth::Bandwidth>,
 }
 
 impl Api {
@@ -54,7 +57,19 @@ impl Api {
             remotes: Default::default(),
             hosted: Default::default(),
             cancels: Default::default(),
+            bandwidth: Default::default(),
         })
+    }
+
+    /// Limits transfers of this process to `up_bps` and `down_bps` bytes
+    /// per second (0: no limit), across every pair and policy, from now on.
+    pub fn set_bandwidth(&self, up_bps: u64, down_bps: u64) {
+        self.bandwidth.set(up_bps, down_bps);
+    }
+
+    /// The bandwidth limits in force: (up, down) bytes per second, 0 for none.
+    pub fn bandwidth(&self) -> (u64, u64) {
+        self.bandwidth.get()
     }
 
     pub fn home(&self) -> &Path {

@@ -487,7 +487,9 @@ impl Api {
                 return Ok(r.clone());
             }
         }
-        let remote = Arc::new(S3Remote::new(&self.connection(policy_name).await?));
+        let remote = Arc::new(
+            S3Remote::new(&self.connection(policy_name).await?).with_bandwidth(self.bandwidth.clone()),
+        );
         self.remotes
             .remotes
             .lock()

@@ -29,6 +29,13 @@ struct Cli {
     /// Where settings and the database live [default: the platform config dir]
     #[arg(long, global = true, env = "BUCKETSYNC_HOME", value_name = "DIR")]
     home: Option<PathBuf>,
+    /// Upload at most this fast, all pairs together: e.g. 10M (bytes per second; K, M, G are
+    /// powers of 1,000, KiB, MiB, GiB of 1,024) [default: no limit]
+    #[arg(long, global = true, value_name = "RATE", value_parser = bucketsync_api::parse_rate)]
+    limit_up: Option<u64>,
+    /// Download at most this fast, all pairs together (as --limit-up)
+    #[arg(long, global = true, value_name = "RATE", value_parser = bucketsync_api::parse_rate)]
+    limit_down: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -153,6 +160,9 @@ async fn run(cli: Cli) -> Result<ExitCode, ApiError> {
     }
     let home = bucketsync_api::home::resolve(cli.home);
     let api = Api::open(&home)?;
+    if cli.limit_up.is_some() || cli.limit_down.is_some() {
+        api.set_bandwidth(cli.limit_up.unwrap_or(0), cli.limit_down.unwrap_or(0));
+    }
     match cli.command {
         Command::Policy(cmd) => policy::run(&api, cmd).await,
         Command::Pair(cmd) => pair::run(&api, cmd).await,

@@ -238,3 +238,16 @@ fn a_pass_where_nothing_changed_sends_one_list_and_nothing_else() {
     let quiet = requests_of(&home, &["sync"]);
     assert_eq!(quiet, serde_json::json!({ "ListObjectsV2": 1 }));
 }
+
+/// Bandwidth limits are global options that read rates as people write
+/// them; nonsense is a usage error (exit 2), not a silent "no limit".
+#[test]
+fn bandwidth_limits_are_parsed_or_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    ok(&home, &["--limit-up", "10M", "--limit-down", "off", "status"]);
+    ok(&home, &["status", "--limit-down", "512KiB"]);
+    let r = bucketsync(&home, &["--limit-up", "fast", "status"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("not a rate"), "{}", r.stderr);
+}

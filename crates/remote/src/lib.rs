@@ -8,6 +8,7 @@
 //! It must not know: local files, SQLite, sync decisions, the keyring or any
 //! UI. It is the only crate that depends on aws-sdk-s3.
 
+pub mod bandwidth;
 pub mod connection;
 pub mod copy;
 pub mod cors;

@@ -1,5 +1,6 @@
 //! [`Remote`] over aws-sdk-s3.
 
+use crate::bandwidth::Bandwidth;
 use crate::connection::{Connection, Timeouts};
 use crate::error::{ErrorKind, HasStatus, RemoteError};
 use crate::listing::decode_listed_key;
@@ -14,6 +15,7 @@ use bytes::Bytes;
 use std::future::Future;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Read buffer for file bodies; the SDK's 4 KiB default costs CPU per GiB.
@@ -26,6 +28,8 @@ pub struct S3Remote {
     bucket: String,
     /// Every call fails as offline once nothing moved for this long.
     idle: Duration,
+    /// Paces requests with a body (PUTs, parts, ranged GETs); none by default.
+    bandwidth: Option<Arc<Bandwidth>>,
 }
 
 impl S3Remote {
@@ -39,6 +43,27 @@ impl S3Remote {
             client: connection.client_with(timeouts),
             bucket: connection.bucket.clone(),
             idle: timeouts.idle,
+            bandwidth: None,
+        }
+    }
+
+    /// Paces uploads and downloads by `bandwidth` (shared with whoever else
+    /// holds it). The wait comes before a request starts, outside the idle
+    /// watchdog: a throttled transfer is not a stalled one.
+    pub fn with_bandwidth(mut self, bandwidth: Arc<Bandwidth>) -> Self {
+        self.bandwidth = Some(bandwidth);
+        self
+    }
+
+    async fn pace_up(&self, bytes: u64) {
+        if let Some(b) = &self.bandwidth {
+            b.take_up(bytes).await;
+        }
+    }
+
+    async fn pace_down(&self, bytes: u64) {
+        if let Some(b) = &self.bandwidth {
+            b.take_down(bytes).await;
         }
     }
 
@@ -200,6 +225,7 @@ impl Remote for S3Remote {
         metadata: &[(String, String)],
     ) -> Result<ObjectMeta, RemoteError> {
         let size = body.len() as u64;
+        self.pace_up(size).await;
         let activity = Activity::new();
         let body = watchdog::watched_body(ByteStream::from(body), &activity);
         let out = self
@@ -232,6 +258,7 @@ impl Remote for S3Remote {
         length: u64,
         metadata: &[(String, String)],
     ) -> Result<ObjectMeta, RemoteError> {
+        self.pace_up(length).await;
         let activity = Activity::new();
         let body = Self::file_body(path, 0, length, &activity).await?;
         let out = self
@@ -261,6 +288,7 @@ impl Remote for S3Remote {
         if range.is_empty() {
             return Ok(Bytes::new());
         }
+        self.pace_down(range.end - range.start).await;
         let activity = Activity::new();
         let out = self
             .call(
@@ -330,6 +358,7 @@ impl Remote for S3Remote {
         offset: u64,
         length: u64,
     ) -> Result<PartInfo, RemoteError> {
+        self.pace_up(length).await;
         let activity = Activity::new();
         let body = Self::file_body(path, offset, length, &activity).await?;
         let out = self
