@@ -4,6 +4,7 @@
 //! once in [`all`]. Each produces rows (cases); within a case every tool runs
 //! the same work on the same server, alternating, `reps` times each.
 
+mod bandwidth;
 mod daemon;
 mod large_file;
 mod noop;
@@ -40,6 +41,9 @@ pub struct Scale {
     pub poll_seconds: f64,
     /// How long the idle daemon (default 60 s poll) is watched.
     pub idle_seconds: u64,
+    /// The bandwidth limit's file and the limit (MiB/s) it is sent at.
+    pub bwlimit_size: u64,
+    pub bwlimit_mib_s: u64,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -60,6 +64,8 @@ impl Scale {
                 daemon_changes: 1,
                 poll_seconds: 1.0,
                 idle_seconds: 2,
+                bwlimit_size: 8 * MIB,
+                bwlimit_mib_s: 4,
             },
             "quick" => Scale {
                 reps: 3,
@@ -72,6 +78,8 @@ impl Scale {
                 daemon_changes: 10,
                 poll_seconds: 5.0,
                 idle_seconds: 20,
+                bwlimit_size: 100 * MIB,
+                bwlimit_mib_s: 20,
             },
             // The sizes, except the 100,000-file and 4 GiB cases.
             "standard" => Scale {
@@ -85,6 +93,8 @@ impl Scale {
                 daemon_changes: 50,
                 poll_seconds: 5.0,
                 idle_seconds: 60,
+                bwlimit_size: 256 * MIB,
+                bwlimit_mib_s: 20,
             },
             "full" => Scale {
                 reps: 3,
@@ -97,6 +107,8 @@ impl Scale {
                 daemon_changes: 50,
                 poll_seconds: 5.0,
                 idle_seconds: 120,
+                bwlimit_size: GIB,
+                bwlimit_mib_s: 40,
             },
             _ => return None,
         })
@@ -245,8 +257,16 @@ pub fn alternate(b: &Bench, row: &mut Row, mut contenders: Vec<Contender<'_>>) {
 
 /// Times `bucketsync sync PAIR --json` and checks that the pass converged
 /// and moved `expect_files` files (uploaded + downloaded).
-pub fn ours_sync(b: &Bench, home: &std::path::Path, pair: &str, expect_files: usize) -> Result<Timed> {
-    let run = b.tools.measure_ours(home, &["sync", pair, "--json"], &[])?;
+pub fn ours_sync(
+    b: &Bench,
+    home: &std::path::Path,
+    pair: &str,
+    expect_files: usize,
+    extra: &[&str],
+) -> Result<Timed> {
+    let mut args = vec!["sync", pair, "--json"];
+    args.extend_from_slice(extra);
+    let run = b.tools.measure_ours(home, &args, &[])?;
     let summary = run.output.as_ref().and_then(|o| o.get(0)).context("sync printed no summary")?;
     anyhow::ensure!(summary["converged"] == true, "the pass did not converge: {summary}");
     let moved = summary["uploaded"].as_array().map_or(0, Vec::len)
@@ -273,6 +293,7 @@ pub fn all() -> Vec<Box<dyn Scenario>> {
         Box::new(small_files::SmallFiles),
         Box::new(noop::Noop),
         Box::new(daemon::Daemon),
+        Box::new(bandwidth::BandwidthLimit),
     ]
 }
 

@@ -48,7 +48,7 @@ fn one_count(b: &Bench, n: usize) -> Result<Vec<Row>> {
     let home = t.ours_home(&tag)?;
     let prefix = format!("{tag}/");
     t.ours_pair(&home, PAIR, &dir, &prefix, "two-way")?;
-    ours_sync(b, &home, PAIR, n)?;
+    ours_sync(b, &home, PAIR, n, &[])?;
 
     let poll = b.scale.poll_seconds;
     let changes = b.scale.daemon_changes;

@@ -42,7 +42,7 @@ fn one_count(b: &Bench, n: usize) -> Result<Vec<Row>> {
     let mut first = Row::new("3", format!("first sync, {} x 1 KiB up (one run)", count_name(n)));
     first.bytes = Some(n as u64 * FILE_SIZE);
     first.note = Some(format!("load {:.1}", crate::machine::load()));
-    let (sample, requests) = ours_sync(b, &home, "tree", n)?;
+    let (sample, requests) = ours_sync(b, &home, "tree", n, &[])?;
     first.push(OURS, Measured::Runs { samples: vec![sample], requests: requests.into_iter().collect() });
     b.expect_remote(&prefix, n as u64, n as u64 * FILE_SIZE)?;
 
@@ -63,7 +63,7 @@ fn one_count(b: &Bench, n: usize) -> Result<Vec<Row>> {
     row.versus = Some("rclone bisync".into());
     row.note = Some(format!("load {:.1}", crate::machine::load()));
     let none = |_| Ok(());
-    let mut contenders = vec![Contender::new(OURS, none, |_| ours_sync(b, &home, "tree", 0), none)];
+    let mut contenders = vec![Contender::new(OURS, none, |_| ours_sync(b, &home, "tree", 0, &[]), none)];
     if t.s5cmd.is_some() {
         let url = t.s3_url(&prefix);
         contenders.push(Contender::new(

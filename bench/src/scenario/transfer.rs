@@ -47,7 +47,7 @@ pub fn up_and_down(b: &Bench, label: &str, name: &str, payload: &Payload<'_>) ->
             (payload.restamp)(&src, run_id())?;
             t.ours_pair(&home, &format!("up{rep}"), &src, &prefix("ours", rep), "upload")
         },
-        |rep| ours_sync(b, &home, &format!("up{rep}"), payload.files),
+        |rep| ours_sync(b, &home, &format!("up{rep}"), payload.files, &[]),
         |rep| {
             check_up(prefix("ours", rep))?;
             t.ours_setup(&home, &["pair", "remove", &format!("up{rep}")]).map(drop)
@@ -100,7 +100,7 @@ pub fn up_and_down(b: &Bench, label: &str, name: &str, payload: &Payload<'_>) ->
     // Downloads all read one object, uploaded once by us.
     let data = format!("{tag}/data/");
     t.ours_pair(&home, "seed", &src, &data, "upload")?;
-    ours_sync(b, &home, "seed", payload.files)?;
+    ours_sync(b, &home, "seed", payload.files, &[])?;
     t.ours_setup(&home, &["pair", "remove", "seed"])?;
     let dest = b.data.join(&tag).join("dest");
     let dest_s = format!("{}/", dest.to_string_lossy());
@@ -119,7 +119,7 @@ pub fn up_and_down(b: &Bench, label: &str, name: &str, payload: &Payload<'_>) ->
             fixture::fresh_dir(&dest)?;
             t.ours_pair(&home, &format!("down{rep}"), &dest, &data, "download")
         },
-        |rep| ours_sync(b, &home, &format!("down{rep}"), payload.files),
+        |rep| ours_sync(b, &home, &format!("down{rep}"), payload.files, &[]),
         |rep| {
             check_down(&dest)?;
             t.ours_setup(&home, &["pair", "remove", &format!("down{rep}")]).map(drop)
