@@ -177,6 +177,11 @@ index = "index.html"
         run(self.cli().args(["key", "delete", "--yes", id]));
     }
 
+    /// Gives a key read and write rights on `bucket` (again).
+    pub fn allow_key(&self, bucket: &str, id: &str) {
+        run(self.cli().args(["bucket", "allow", "--read", "--write", bucket, "--key", id]));
+    }
+
     /// Takes a key's rights on `bucket` away (the key still exists).
     pub fn deny_key(&self, bucket: &str, id: &str) {
         run(self.cli().args(["bucket", "deny", "--read", "--write", "--owner", bucket, "--key", id]));

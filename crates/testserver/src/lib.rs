@@ -145,6 +145,14 @@ impl S3Server {
         }
     }
 
+    /// Gives a key read and write rights on `bucket` (Garage only).
+    pub fn allow_key(&self, bucket: &str, access_key_id: &str) {
+        match &self.inner {
+            Inner::Garage(g) => g.allow_key(bucket, access_key_id),
+            Inner::Moto(_) => panic!("moto does not check keys"),
+        }
+    }
+
     /// Stops the server process (for offline tests); the data stays.
     pub fn stop(&self) {
         match &self.inner {

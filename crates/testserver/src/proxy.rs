@@ -123,12 +123,18 @@ pub struct Seen {
     pub query: String,
     /// The fault applied, if a rule matched.
     pub fault: Option<Fault>,
+    /// The status of the server's answer, once its head came back
+    /// (`None`: not forwarded, or no answer yet).
+    pub status: Option<u16>,
 }
 
 #[derive(Default)]
 struct Rules {
     rules: Vec<Rule>,
+    /// Every request ever seen (connections hold indexes into it).
     seen: Vec<Seen>,
+    /// How many of `seen` the test asked to forget.
+    forgotten: usize,
 }
 
 struct Shared {
@@ -235,18 +241,21 @@ impl FaultProxy {
         self.shared.rules.lock().unwrap().rules.clear();
     }
 
-    /// Every request seen so far, in order.
+    /// Every request seen so far (since [`FaultProxy::forget_seen`]), in order.
     pub fn seen(&self) -> Vec<Seen> {
-        self.shared.rules.lock().unwrap().seen.clone()
+        let rules = self.shared.rules.lock().unwrap();
+        rules.seen[rules.forgotten..].to_vec()
     }
 
     /// How many requests `f` accepts among those seen so far.
     pub fn count(&self, f: impl Fn(&Seen) -> bool) -> usize {
-        self.shared.rules.lock().unwrap().seen.iter().filter(|s| f(s)).count()
+        self.seen().iter().filter(|s| f(s)).count()
     }
 
+    /// From now on [`FaultProxy::seen`] starts afresh.
     pub fn forget_seen(&self) {
-        self.shared.rules.lock().unwrap().seen.clear();
+        let mut rules = self.shared.rules.lock().unwrap();
+        rules.forgotten = rules.seen.len();
     }
 }
 
@@ -273,6 +282,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 inbox: VecDeque::new(),
                 state: State::Head,
                 answer_budget: None,
+                answering: None,
             };
             let end = conn.run().await;
             conn.end(end);
@@ -318,6 +328,9 @@ struct Conn {
     state: State,
     /// Bytes of the current answer still allowed through before a reset.
     answer_budget: Option<u64>,
+    /// Which [`Seen`] entry the answer now coming back belongs to, until
+    /// its status is read.
+    answering: Option<usize>,
 }
 
 enum Event {
@@ -356,6 +369,12 @@ impl Conn {
                 }
                 Event::Server(Ok(0)) | Event::Server(Err(_)) => return End::Close,
                 Event::Server(Ok(n)) => {
+                    if let Some(index) = self.answering {
+                        if let Some(status) = answer_status(&from_server[..n]) {
+                            self.shared.rules.lock().unwrap().seen[index].status = Some(status);
+                            self.answering = None;
+                        }
+                    }
                     let allowed = match self.answer_budget.as_mut() {
                         None => n,
                         Some(left) => {
@@ -443,7 +462,7 @@ impl Conn {
     }
 
     async fn start_request(&mut self, head: &[u8], request: &Request) -> Result<(), End> {
-        let fault = decide(&self.shared, request);
+        let (fault, index) = decide(&self.shared, request);
         let length = request.header("content-length").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         match fault {
             Some(Fault::Status(status, code)) => {
@@ -471,6 +490,7 @@ impl Conn {
             Some(Fault::ResetResponseAfter(n)) => Some(n),
             _ => None,
         };
+        self.answering = Some(index);
         let server = self.server.as_mut().unwrap();
         send(&self.shared, UP, server, head).await?;
         let chunked =
@@ -576,7 +596,8 @@ fn linger_zero(stream: &TcpStream) {
     }
 }
 
-fn decide(shared: &Shared, request: &Request) -> Option<Fault> {
+/// The fault for `request` (if a rule matches) and its index in `seen`.
+fn decide(shared: &Shared, request: &Request) -> (Option<Fault>, usize) {
     let mut rules = shared.rules.lock().unwrap();
     let mut fault = None;
     for rule in rules.rules.iter_mut() {
@@ -594,8 +615,30 @@ fn decide(shared: &Shared, request: &Request) -> Option<Fault> {
         path: request.path.clone(),
         query: request.query.clone(),
         fault: fault.clone(),
+        status: None,
     });
-    fault
+    (fault, rules.seen.len() - 1)
+}
+
+/// The final status in the answer bytes that begin `data`, skipping
+/// `100 Continue` heads; `None` when it is not in them (yet).
+fn answer_status(data: &[u8]) -> Option<u16> {
+    let mut rest = data;
+    loop {
+        let line_end = rest.windows(2).position(|w| w == b"\r\n")?;
+        let line = std::str::from_utf8(&rest[..line_end]).ok()?;
+        let code: u16 = line
+            .strip_prefix("HTTP/1.1 ")
+            .or_else(|| line.strip_prefix("HTTP/1.0 "))?
+            .get(..3)?
+            .parse()
+            .ok()?;
+        if code >= 200 {
+            return Some(code);
+        }
+        let head_end = rest.windows(4).position(|w| w == b"\r\n\r\n")?;
+        rest = &rest[head_end + 4..];
+    }
 }
 
 fn parse_head(head: &[u8]) -> Option<Request> {

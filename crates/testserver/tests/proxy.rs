@@ -115,7 +115,7 @@ fn requests_pass_on_one_connection_and_are_recorded() {
     let seen = proxy.seen();
     assert_eq!(seen.len(), 2);
     assert_eq!((seen[1].method.as_str(), seen[1].query.as_str()), ("GET", "list-type=2"));
-    assert!(seen.iter().all(|s| s.fault.is_none()));
+    assert!(seen.iter().all(|s| s.fault.is_none() && s.status == Some(200)));
 }
 
 #[test]
@@ -136,6 +136,7 @@ fn a_rule_answers_the_first_n_matches_with_an_s3_error() {
     assert_eq!(exchange(&mut c, "PUT", "/b/k", b"data").unwrap().0, 200, "only two were faulted");
     assert_eq!(*up.received.lock().unwrap(), [4], "faulted requests never reach the server");
     assert_eq!(proxy.count(|s| s.fault.is_some()), 2);
+    assert_eq!(proxy.count(|s| s.status.is_none()), 2, "no server answer for the faulted ones");
 }
 
 #[test]
