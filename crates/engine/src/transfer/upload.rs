@@ -8,6 +8,7 @@ use super::{
     same_version, version, Progress, TransferError, Transfers, Uploaded, MAX_IN_MEMORY_PUT, MTIME_METADATA,
     SHA256_METADATA,
 };
+use crate::event::FaultKind;
 use crate::snapshot::{self, hex, LocalFile};
 use bucketsync_remote::object::format_mtime_metadata;
 use bucketsync_remote::{ErrorKind, ObjectMeta, PartInfo, RemoteError};
@@ -329,9 +330,11 @@ impl Job<'_> {
                 }
             },
             Err(e) => {
-                if !e.retryable() {
-                    // The recorded parts do not add up for the server: start
-                    // over next time rather than fail the same way forever.
+                // The recorded parts do not add up for the server: start
+                // over next time rather than fail the same way forever. A
+                // revoked key or a missing bucket says nothing about the
+                // parts: they are kept for when the pair works again.
+                if !e.retryable() && !FaultKind::Remote(e.kind).stops_pair() {
                     abort_recorded(t, &self.row()).await;
                 }
                 Err(e.into())
