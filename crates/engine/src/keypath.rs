@@ -55,6 +55,9 @@ pub enum Reason {
     SymbolicLink,
     /// Devices, sockets, pipes.
     SpecialFile,
+    /// A synced file now empty with the old modification time, as a crash
+    /// leaves it: not sent over the synced copy.
+    EmptiedByCrash,
 }
 
 impl fmt::Display for Reason {
@@ -75,6 +78,10 @@ impl fmt::Display for Reason {
             }
             Reason::SymbolicLink => f.write_str("symbolic links are not followed"),
             Reason::SpecialFile => f.write_str("not a regular file"),
+            Reason::EmptiedByCrash => f.write_str(
+                "empty with the synced version's modification time, as a crash leaves files; \
+                 not uploaded over the synced copy (save or touch it to send it)",
+            ),
         }
     }
 }

@@ -139,6 +139,14 @@ fn remote_change(b: Option<&BaselineRow>, r: Option<&RemoteFile>) -> Change {
     }
 }
 
+/// A crash (a power loss) can leave a synced file empty with its old mtime:
+/// the new size reached the disk, the data did not. Sent, it would replace
+/// the good copy in the bucket; it is kept as a conflict copy instead.
+/// Emptying a file on purpose gives it a new mtime.
+fn emptied_by_crash(b: Option<&BaselineRow>, l: Option<&LocalFile>) -> bool {
+    matches!((b, l), (Some(b), Some(l)) if l.size == 0 && b.local.size > 0 && l.mtime_ms <= b.local.mtime_ms)
+}
+
 /// Whether both sides provably hold the same bytes.
 fn same_content(l: &LocalFile, r: &RemoteFile) -> bool {
     l.size == r.size && l.hash.is_some() && l.hash == r.sha256
@@ -219,6 +227,10 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                 (Unchanged | Touched, Deleted) => {
                     Some(Action::DeleteLocal { path: p.clone(), local: l.unwrap().clone() })
                 }
+                // The good version takes the name back; the empty one is kept beside it.
+                (Modified, Unchanged | Touched) if emptied_by_crash(b, l) => {
+                    Some(conflict(l.unwrap(), r.unwrap(), true))
+                }
                 (Modified, Unchanged | Touched) | (Modified | Created, Deleted | Absent) => {
                     Some(Action::Upload { path: p.clone(), local: l.unwrap().clone() })
                 }
@@ -248,6 +260,16 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                 (Unchanged | Touched, Modified) => None,
                 (Unchanged | Touched, Deleted) => {
                     Some(Action::Upload { path: p.clone(), local: l.unwrap().clone() })
+                }
+                // Never sent over the synced copy; this mode does not write
+                // the folder, so it waits for the user (reported).
+                (Modified, Unchanged | Touched) if emptied_by_crash(b, l) => {
+                    out.unsyncable.push(Unsyncable {
+                        side: Side::Local,
+                        name: p.clone(),
+                        reason: keypath::Reason::EmptiedByCrash,
+                    });
+                    None
                 }
                 (Modified | Created, _) => match r {
                     Some(r) if same_content(l.unwrap(), r) => {

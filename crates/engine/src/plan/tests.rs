@@ -700,3 +700,45 @@ fn two_devices_edit_offline_and_converge_with_one_copy() {
     assert_eq!(a.local.len(), 2);
     assert_eq!(a.local.keys().collect::<Vec<_>>(), b.local.keys().collect::<Vec<_>>());
 }
+
+/// A synced file that a crash left empty with its old mtime is not sent
+/// over the good copy: two-way keeps it as a conflict (the good version
+/// takes the name back), upload mode leaves it alone and says why; an
+/// empty file with a new mtime was emptied on purpose and uploads.
+#[test]
+fn an_emptied_file_with_its_old_mtime_is_not_uploaded() {
+    let base: BTreeMap<_, _> = [("f".to_string(), base_row("f", "base"))].into();
+    let local = |mtime_ms| LocalSnapshot {
+        files: [("f".to_string(), LocalFile { size: 0, mtime_ms, inode: 1, hash: None })].into(),
+        ..Default::default()
+    };
+    let remote = RemoteSnapshot {
+        files: [("f".to_string(), remote_file(Same).unwrap())].into(),
+        ..Default::default()
+    };
+    let plan_with = |mode, mtime_ms| {
+        let local = local(mtime_ms);
+        plan(&PlanInput {
+            base: &base,
+            local: &local,
+            remote: &remote,
+            mode,
+            now_ms: NOW,
+            device: "laptop",
+            quiet_ms: 0,
+            folds_case: false,
+        })
+    };
+    let crashed = plan_with(Mode::TwoWay, 100);
+    assert_eq!(crashed.actions.iter().map(kind).collect::<Vec<_>>(), ["conflict"], "{crashed:?}");
+    let older = plan_with(Mode::TwoWay, 50);
+    assert_eq!(older.actions.iter().map(kind).collect::<Vec<_>>(), ["conflict"]);
+    let upload_mode = plan_with(Mode::Upload, 100);
+    assert!(upload_mode.actions.is_empty(), "{upload_mode:?}");
+    assert_eq!(upload_mode.unsyncable.len(), 1);
+    assert_eq!(upload_mode.unsyncable[0].reason, keypath::Reason::EmptiedByCrash);
+    let download_mode = plan_with(Mode::Download, 100);
+    assert_eq!(download_mode.actions.iter().map(kind).collect::<Vec<_>>(), ["conflict-keep-local"]);
+    let on_purpose = plan_with(Mode::TwoWay, 300);
+    assert_eq!(on_purpose.actions.iter().map(kind).collect::<Vec<_>>(), ["upload"]);
+}
