@@ -8,15 +8,10 @@ use bucketsync_api::Api;
 use tauri::Manager;
 
 pub fn run() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BUCKETSYNC_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
     tauri::Builder::default()
         .setup(|app| {
             let home = bucketsync_api::home::resolve(None);
+            app.manage(bucketsync_api::log::init(&home, "bucketsync-desktop"));
             let api = Api::open(&home).map_err(|e| format!("{e} ({})", home.display()))?;
             app.manage(api);
             Ok(())

@@ -13,6 +13,7 @@ pub mod browse;
 pub mod command;
 pub mod error;
 pub mod home;
+pub mod log;
 pub mod pair;
 pub mod policy;
 pub mod provider;
