@@ -5,15 +5,15 @@ set -euo pipefail
 deb="$1"
 fail() { echo "check-deb: $*" >&2; exit 1; }
 contents=$(dpkg -c "$deb")
-for f in ./usr/bin/bucketsync-desktop ./usr/bin/bucketsync ./usr/share/applications/Bucketsync.desktop \
-         ./usr/share/icons/hicolor/128x128/apps/bucketsync-desktop.png; do
-  grep -q " $f\$" <<<"$contents" || fail "$f missing from $deb"
+for f in usr/bin/bucketsync-desktop usr/bin/bucketsync usr/share/applications/Bucketsync.desktop \
+         usr/share/icons/hicolor/128x128/apps/bucketsync-desktop.png; do
+  grep -Eq " (\./)?$f\$" <<<"$contents" || fail "$f missing from $deb"
 done
 depends=$(dpkg-deb -f "$deb" Depends)
 for d in libwebkit2gtk-4.1-0 libayatana-appindicator3-1 "gnome-keyring | keepassxc"; do
   grep -qF "$d" <<<"$depends" || fail "Depends lacks $d: $depends"
 done
-desktop=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/applications/Bucketsync.desktop)
+desktop=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards '*usr/share/applications/Bucketsync.desktop')
 grep -qx 'Name=Bucketsync' <<<"$desktop" || fail "the menu entry is not named Bucketsync"
 grep -qx 'Exec=bucketsync-desktop' <<<"$desktop" || fail "the menu entry does not start bucketsync-desktop"
 

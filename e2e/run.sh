@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="${BUCKETSYNC_TOOLS:-$HOME/.cache/bucketsync/tools}"
 APP="${BUCKETSYNC_APP:-${CARGO_TARGET_DIR:-$PWD/target}/debug/bucketsync-desktop}"
-[ -x "$APP" ] || { echo "e2e: $APP is not built (cargo build -p bucketsync-desktop --features custom-protocol)" >&2; exit 1; }
+[ -x "$APP" ] || { echo "e2e: $APP is not built (scripts/test builds it)" >&2; exit 1; }
 
 work=$(mktemp -d)
 pids=()

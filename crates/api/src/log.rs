@@ -51,7 +51,10 @@ pub fn init(home: &Path, program: &str) -> LogGuard {
     LogGuard { _file: guard }
 }
 
-fn file_appender(home: &Path, program: &str) -> std::io::Result<tracing_appender::rolling::RollingFileAppender> {
+fn file_appender(
+    home: &Path,
+    program: &str,
+) -> std::io::Result<tracing_appender::rolling::RollingFileAppender> {
     let dir = dir(home);
     // The home may not exist yet (the store creates it 0700 too).
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;

@@ -138,8 +138,21 @@ fn the_secret_never_appears_in_output_logs_or_the_database() {
     assert_eq!(updated["cdn_url"], "https://cdn.example.com");
     assert_eq!(updated["public"], true);
 
-    for entry in std::fs::read_dir(home).unwrap() {
-        let path = entry.unwrap().path();
+    // Every file in the home, the log files in logs/ included.
+    let mut files = Vec::new();
+    let mut dirs = vec![home.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.iter().any(|f| f.starts_with(home.join("logs"))), "the CLI wrote no log file");
+    for path in files {
         if path.extension().is_some_and(|e| e == "secret") {
             continue; // the file the user chose for the secret
         }
