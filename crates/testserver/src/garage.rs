@@ -166,6 +166,33 @@ index = "index.html"
         run(self.cli().args(["key", "allow", "--create-bucket", "main"]));
     }
 
+    /// `garage status` as this node sees the cluster (for test diagnostics).
+    pub fn status(&self) -> String {
+        match self.cli().arg("status").output() {
+            Ok(out) => {
+                format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+            }
+            Err(e) => format!("cannot run garage status: {e}"),
+        }
+    }
+
+    /// How many nodes this one sees as healthy and knows the status of.
+    pub fn healthy_nodes(&self) -> usize {
+        let status = self.status();
+        let healthy = status.split("==== FAILED NODES ====").next().unwrap_or("");
+        healthy
+            .lines()
+            .filter(|l| l.contains("127.0.0.1:") && !l.split_whitespace().nth(1).is_some_and(|h| h == "?"))
+            .count()
+    }
+
+    /// The end of the server's log (for test diagnostics).
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
     /// Kills the server with SIGKILL (no chance to flush anything).
     pub fn kill(&self) {
         self.stop();
@@ -277,12 +304,25 @@ impl GarageCluster {
         for node in &nodes {
             node.restart();
         }
+        // Every node gets every other as a bootstrap peer, so any two of
+        // them find each other again after a third dies or restarts (peers
+        // met only through `node connect` from one node lost each other
+        // when a node was killed under load).
         let ids: Vec<String> = nodes.iter().map(Garage::node_id).collect();
-        for id in &ids[1..] {
-            retry("garage node connect", || {
-                nodes[0].cli().args(["node", "connect", id]).output().ok()?.status.success().then_some(())
-            });
+        let peers = ids.iter().map(|id| format!("\"{id}\"")).collect::<Vec<_>>().join(", ");
+        for node in &nodes {
+            node.stop();
+            let config = std::fs::read_to_string(node.config()).unwrap();
+            let config =
+                config.replacen("\n[s3_api]", &format!("bootstrap_peers = [{peers}]\n\n[s3_api]"), 1);
+            std::fs::write(node.config(), config).unwrap();
         }
+        for node in &nodes {
+            node.restart();
+        }
+        retry("a cluster whose nodes all see each other", || {
+            nodes.iter().all(|n| n.healthy_nodes() == nodes.len()).then_some(())
+        });
         for (n, id) in ids.iter().enumerate() {
             let id = id.split('@').next().unwrap();
             // One zone per node, so every copy lands on another node.

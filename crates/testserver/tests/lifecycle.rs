@@ -37,3 +37,15 @@ fn a_private_garage_stops_and_restarts_on_its_port() {
 fn moto_has_no_restricted_keys() {
     assert!(S3Server::moto().create_key("any", true, false).is_none());
 }
+
+/// The cluster the engine's cluster test kills nodes of: every node sees
+/// the other two, and it serves buckets.
+#[test]
+fn a_three_node_cluster_sees_all_its_nodes() {
+    let cluster = bucketsync_testserver::GarageCluster::start(3, 3);
+    for n in 0..3 {
+        assert_eq!(cluster.node(n).healthy_nodes(), 3, "{}", cluster.node(n).status());
+        assert!(listening(cluster.endpoint(n).rsplit(':').next().unwrap().parse().unwrap()));
+    }
+    assert!(!cluster.create_bucket("cluster-life").is_empty());
+}
