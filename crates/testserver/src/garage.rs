@@ -182,7 +182,7 @@ index = "index.html"
         let healthy = status.split("==== FAILED NODES ====").next().unwrap_or("");
         healthy
             .lines()
-            .filter(|l| l.contains("127.0.0.1:") && !l.split_whitespace().nth(1).is_some_and(|h| h == "?"))
+            .filter(|l| l.contains("127.0.0.1:") && l.split_whitespace().nth(1).is_none_or(|h| h != "?"))
             .count()
     }
 
