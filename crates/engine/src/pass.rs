@@ -148,6 +148,10 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
     let (rules, mut local, folds_case) = tokio::task::spawn_blocking(move || {
         let rules = IgnoreRules::load(&root)?;
         let local = snapshot::scan_local(&root, &rules)?;
+        // Downloads of a process killed mid-way left their temp files.
+        for gone in crate::transfer::sweep_stale_temps(&root, &local.temp_files) {
+            tracing::info!("removed {gone}, left by an interrupted download");
+        }
         let folds_case = folds_case(&root, local.files.keys().map(String::as_str));
         Ok::<_, PassError>((rules, local, folds_case))
     })

@@ -51,6 +51,9 @@ pub struct LocalSnapshot {
     /// Folders (relative) that could not be read: nothing below them is
     /// known, so nothing below them may be decided.
     pub unreadable: Vec<String>,
+    /// Download temp files ([`crate::transfer::TEMP_PREFIX`]), for the sweep
+    /// of those a killed process left behind; never synced.
+    pub temp_files: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -118,6 +121,10 @@ pub fn scan_local(root: &Path, rules: &IgnoreRules) -> Result<LocalSnapshot, Sca
                     Ok(sub) => pending.push((format!("{rel}/"), sub)),
                     Err(_) => snap.unreadable.push(rel),
                 }
+                continue;
+            }
+            if kind.is_file() && name.starts_with(crate::transfer::TEMP_PREFIX) {
+                snap.temp_files.push(rel);
                 continue;
             }
             if rules.is_ignored(&rel) {

@@ -20,6 +20,20 @@ mod download;
 pub mod part;
 mod upload;
 
+/// Removes the download temp files among `paths` (relative to `root`, as
+/// the scan found them) that a killed process left behind; returns the
+/// ones it removed. A download in progress in this process keeps its own.
+pub fn sweep_stale_temps(root: &Path, paths: &[String]) -> Vec<String> {
+    paths
+        .iter()
+        .filter(|rel| {
+            let path = root.join(rel);
+            download::stale_temp(&path) && std::fs::remove_file(&path).is_ok()
+        })
+        .cloned()
+        .collect()
+}
+
 use crate::clock::Clock;
 use crate::event::FaultKind;
 use crate::snapshot::LocalFile;
@@ -312,6 +326,24 @@ pub(crate) fn version(path: &Path) -> Result<std::fs::Metadata, TransferError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Temp files of a process that is gone are swept; this process's own
+    /// (a download in flight) and other names never are.
+    #[test]
+    fn only_temp_files_of_dead_processes_are_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join(format!("{TEMP_PREFIX}{:x}-1-0", std::process::id()));
+        // pid_max is at most 2^22 on Linux: this pid cannot run.
+        let dead = dir.path().join(format!("{TEMP_PREFIX}{:x}-1-0", 0x7fff_fff0u32));
+        let user = dir.path().join("notes.txt");
+        for p in [&ours, &dead, &user] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        let rel = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
+        let swept = sweep_stale_temps(dir.path(), &[rel(&ours), rel(&dead), rel(&user)]);
+        assert_eq!(swept, [rel(&dead)]);
+        assert!(ours.exists() && user.exists() && !dead.exists());
+    }
 
     /// ENOSPC surfaces as DiskFull so the user is told to free space, not shown an errno.
     #[test]

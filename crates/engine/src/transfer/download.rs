@@ -41,6 +41,29 @@ fn temp_name(dest: &Path) -> PathBuf {
     dir.join(format!("{TEMP_PREFIX}{:x}-{nanos:x}-{n}", std::process::id()))
 }
 
+/// A download's temp file left behind (its process was killed before it
+/// could remove it): named by a process that no longer runs, or older than
+/// a day (the pid may have been reused). Never one of this process's own.
+pub(super) fn stale_temp(path: &Path) -> bool {
+    let Some(rest) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix(TEMP_PREFIX))
+    else {
+        return false;
+    };
+    let Some(pid) = rest.split('-').next().and_then(|p| u32::from_str_radix(p, 16).ok()) else {
+        return false;
+    };
+    if pid == std::process::id() {
+        return false;
+    }
+    let gone = !Path::new(&format!("/proc/{pid}")).exists();
+    let old = std::fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600));
+    gone || old
+}
+
 fn verify(object: &ObjectMeta, reason: impl Into<String>) -> TransferError {
     TransferError::Verify { key: object.key.clone(), reason: reason.into() }
 }
