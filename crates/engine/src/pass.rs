@@ -146,6 +146,8 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
 
     let root = pair.root.clone();
     let (rules, mut local, folds_case) = tokio::task::spawn_blocking(move || {
+        // An unreadable folder is that, not a broken ignore file inside it.
+        snapshot::check_root(&root)?;
         let rules = IgnoreRules::load(&root)?;
         let local = snapshot::scan_local(&root, &rules)?;
         // Downloads of a process killed mid-way left their temp files.

@@ -72,17 +72,24 @@ pub enum ScanError {
     RootUnreadable { path: PathBuf, source: std::io::Error },
 }
 
+/// Whether `root` is a folder this process can list. Checked before
+/// anything inside is read (the ignore file too), so a missing or
+/// unreadable folder is reported as that.
+pub fn check_root(root: &Path) -> Result<(), ScanError> {
+    match std::fs::metadata(root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ScanError::RootMissing(root.into())),
+        Err(source) => Err(ScanError::RootUnreadable { path: root.into(), source }),
+        Ok(m) if !m.is_dir() => Err(ScanError::RootNotFolder(root.into())),
+        Ok(_) => std::fs::read_dir(root)
+            .map(drop)
+            .map_err(|source| ScanError::RootUnreadable { path: root.into(), source }),
+    }
+}
+
 /// Walks `root` without following symbolic links. Ignored paths are left
 /// out; names that cannot be keys are listed as unsyncable.
 pub fn scan_local(root: &Path, rules: &IgnoreRules) -> Result<LocalSnapshot, ScanError> {
-    match std::fs::metadata(root) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ScanError::RootMissing(root.into()))
-        }
-        Err(source) => return Err(ScanError::RootUnreadable { path: root.into(), source }),
-        Ok(m) if !m.is_dir() => return Err(ScanError::RootNotFolder(root.into())),
-        Ok(_) => {}
-    }
+    check_root(root)?;
     let mut snap = LocalSnapshot::default();
     let entries =
         std::fs::read_dir(root).map_err(|source| ScanError::RootUnreadable { path: root.into(), source })?;
