@@ -49,6 +49,14 @@ impl Api {
     /// Opens the home at `home` (see [`home::resolve`]), creating it if needed.
     pub fn open(home: &Path) -> Result<Api, ApiError> {
         let store = Store::open(home)?;
+        if let Some(aside) = store.set_aside() {
+            tracing::warn!(
+                "the database in {} was damaged and has been set aside as {}; add the policies and pairs \
+                 again (nothing in the folders or the bucket was deleted, the first sync adopts what both sides hold)",
+                home.display(),
+                aside.display()
+            );
+        }
         Ok(Api {
             home: home.to_path_buf(),
             store: Arc::new(Mutex::new(store)),
@@ -60,6 +68,12 @@ impl Api {
             cancels: Default::default(),
             bandwidth: Default::default(),
         })
+    }
+
+    /// Where a damaged database was set aside when this home was opened (a
+    /// fresh one replaced it; the policies and pairs must be added again).
+    pub fn damaged_database(&self) -> Option<PathBuf> {
+        self.store().set_aside().map(Path::to_path_buf)
     }
 
     /// Limits transfers of this process to `up_bps` and `down_bps` bytes
