@@ -242,14 +242,20 @@ impl<'a> FileProgress<'a> {
 
 impl Progress for FileProgress<'_> {
     fn advance(&self, bytes: u64) {
-        self.done.fetch_add(bytes, Ordering::Relaxed);
-        {
-            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
-                return;
-            }
-            *last = Some(Instant::now());
+        // Resumed uploads report their acknowledged parts first, often none:
+        // an event for nothing would use up the first slot and hide the
+        // first real progress.
+        if bytes == 0 {
+            return;
         }
+        // Counted and sent under the lock, so the first event carries the
+        // first part alone, whatever order the parts finish in.
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        self.done.fetch_add(bytes, Ordering::Relaxed);
+        if last.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
+            return;
+        }
+        *last = Some(Instant::now());
         self.emit("running", None);
     }
 }
