@@ -10,9 +10,11 @@
 
 pub mod baseline;
 pub mod journal;
+pub mod key_expiry;
 mod migration;
 pub mod pair;
 pub mod policy;
+pub mod setting;
 pub mod upload;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -20,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 pub use baseline::{BaselineRow, LocalFile};
 pub use journal::JournalRow;
+pub use key_expiry::KeyExpiryRow;
 pub use pair::PairRow;
 pub use policy::PolicyRow;
 pub use upload::{UploadPartRow, UploadRow};

@@ -93,6 +93,23 @@ pub fn migrations() -> Migrations<'static> {
             ) STRICT;
             CREATE INDEX journal_pair_at ON journal(pair_id, at_ms);",
         ),
+        // 3: the desktop app's settings (poll interval, concurrency, ...) as
+        // key/value text, and when a policy's keys expire (R2 tokens can
+        // carry a TTL) so the app can remind ahead of time.
+        M::up(
+            "CREATE TABLE setting (
+                key    TEXT PRIMARY KEY,
+                value  TEXT NOT NULL
+            ) STRICT, WITHOUT ROWID;
+
+            CREATE TABLE key_expiry (
+                policy_id    INTEGER PRIMARY KEY REFERENCES policy(id) ON DELETE CASCADE,
+                -- YYYY-MM-DD, the day the provider says the keys stop working.
+                expires_on   TEXT NOT NULL,
+                -- The last reminder shown: 'week' or 'day'.
+                reminded     TEXT
+            ) STRICT;",
+        ),
     ])
 }
 

@@ -110,6 +110,19 @@ impl Store {
         Ok(())
     }
 
+    /// Changes how a pair syncs (its mode and delete guard); the root, the
+    /// bucket and the sync state stay.
+    pub fn update_pair_settings(&mut self, name: &str, mode: &str, max_delete_percent: u32) -> Result<()> {
+        let n = self.conn().execute(
+            "UPDATE pair SET mode = ?2, max_delete_percent = ?3 WHERE name = ?1",
+            params![name, mode, max_delete_percent],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "pair", name: name.to_string() });
+        }
+        Ok(())
+    }
+
     /// Removes the pair and, by cascade, its base state, uploads and journal.
     pub fn delete_pair(&mut self, name: &str) -> Result<()> {
         let n = self.conn_mut().execute("DELETE FROM pair WHERE name = ?1", [name])?;
@@ -150,6 +163,9 @@ pub(crate) mod tests {
         assert_eq!(s.pair("photos").unwrap().unwrap(), row);
         assert_eq!(s.pair_by_id(row.id).unwrap().unwrap().name, "photos");
         s.set_pair_paused("photos", true).unwrap();
+        s.update_pair_settings("photos", "upload", 10).unwrap();
+        let changed = s.pair("photos").unwrap().unwrap();
+        assert_eq!((changed.mode.as_str(), changed.max_delete_percent), ("upload", 10));
         assert!(s.pair("photos").unwrap().unwrap().paused, "pause is stored");
         assert_eq!(s.pairs_of_policy(row.policy_id).unwrap().len(), 1);
         s.delete_pair("photos").unwrap();
