@@ -62,9 +62,40 @@ pub struct Quirks {
     /// bucket (Storj has no multipart server-side copy: moves download and
     /// upload again).
     pub multipart_copy: bool,
+    /// Keys can carry an expiry date (R2 API tokens with a TTL): the wizard
+    /// asks for it and the app reminds before it.
+    pub keys_may_expire: bool,
 }
 
 const MIB: u64 = 1024 * 1024;
+
+/// S3's own multipart bounds, which no provider relaxes.
+const S3_MIN_PART: u64 = 5 * MIB;
+const S3_MAX_PARTS: u32 = 10_000;
+
+/// The multipart rules a provider imposes on uploads, as the transfer code
+/// needs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartLimits {
+    /// Smallest part except the last, bytes.
+    pub min_part_size: u64,
+    /// Most parts in one upload.
+    pub max_parts: u32,
+    /// All parts but the last must have the same size (R2).
+    pub equal_parts: bool,
+}
+
+impl Quirks {
+    /// The provider's part rules, never looser than S3's own (a preset's
+    /// 5,000,000-byte minimum becomes 5 MiB, which B2 accepts too).
+    pub fn part_limits(&self) -> PartLimits {
+        PartLimits {
+            min_part_size: self.min_part_size.max(S3_MIN_PART),
+            max_parts: self.max_parts.min(S3_MAX_PARTS),
+            equal_parts: self.equal_parts,
+        }
+    }
+}
 
 const PLAIN: Quirks = Quirks {
     sdk_checksums: false,
@@ -80,6 +111,7 @@ const PLAIN: Quirks = Quirks {
     min_storage_days: 0,
     one_write_per_second_per_key: false,
     multipart_copy: true,
+    keys_may_expire: false,
 };
 
 /// One provider the wizard offers.
@@ -169,6 +201,7 @@ pub const PRESETS: &[Preset] = &[
             equal_parts: true,
             public_needs_base_url: true,
             one_write_per_second_per_key: true,
+            keys_may_expire: true,
             ..PLAIN
         },
     },
@@ -327,6 +360,14 @@ mod tests {
         for p in PRESETS {
             assert_eq!(p.quirks.sdk_checksums, p.id == "aws", "{}", p.id);
         }
+    }
+
+    #[test]
+    fn part_limits_never_go_below_s3s_own() {
+        assert_eq!(preset("b2").unwrap().quirks.part_limits().min_part_size, 5 * MIB);
+        assert_eq!(preset("storj").unwrap().quirks.part_limits().min_part_size, 64 * MIB);
+        assert_eq!(preset("scaleway").unwrap().quirks.part_limits().max_parts, 1_000);
+        assert!(preset("r2").unwrap().quirks.part_limits().equal_parts);
     }
 
     #[test]
