@@ -189,6 +189,11 @@ pub enum EventKind {
     Warning {
         message: String,
     },
+    /// A runner's pass ended with this report (conflicts, unsyncable names,
+    /// errors per path): what a dashboard lists until the next pass.
+    PassFinished {
+        report: Box<crate::pass::PassReport>,
+    },
 }
 
 /// A receiver of events.
@@ -228,6 +233,9 @@ impl PairEvents {
     }
     pub fn warning(&self, message: impl Into<String>) {
         self.emit(EventKind::Warning { message: message.into() });
+    }
+    pub fn pass_finished(&self, report: crate::pass::PassReport) {
+        self.emit(EventKind::PassFinished { report: Box::new(report) });
     }
     pub fn done(&self, action: &str, path: &str, bytes: u64) {
         self.emit(EventKind::Done { action: action.into(), path: path.into(), bytes });

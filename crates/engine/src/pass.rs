@@ -126,7 +126,19 @@ pub async fn run_pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport
     result
 }
 
-async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassError> {
+/// What a pass decided before acting: the plan and what it was made from.
+struct Planned {
+    plan: plan::Plan,
+    /// Base rows (files in sync before this pass).
+    base_files: usize,
+    /// Files the scan found.
+    local_files: usize,
+    unreadable: Vec<String>,
+}
+
+/// Identity check, scan, listing, doubt settling and the plan: everything
+/// up to the first change. Reads only (hashes local files, HEADs objects).
+async fn plan_pass(ctx: &PassContext) -> Result<Planned, PassError> {
     let pair = &ctx.pair;
     if ctx.bucket_in_use != pair.bucket {
         return Err(PassError::StateMismatch {
@@ -135,15 +147,6 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
             in_use: ctx.bucket_in_use.clone(),
         });
     }
-    ctx.events.status(PairStatus::Scanning);
-    let mut report = PassReport { pair: pair.name.clone(), ..Default::default() };
-
-    if opts.recover_uploads {
-        if let Err(e) = ctx.transfers.recover(pair.id).await {
-            ctx.events.warning(format!("could not resume earlier uploads: {e}"));
-        }
-    }
-
     let root = pair.root.clone();
     let (rules, mut local, folds_case) = tokio::task::spawn_blocking(move || {
         // An unreadable folder is that, not a broken ignore file inside it.
@@ -204,7 +207,7 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
     }
 
     let now_ms = ctx.clock.now_ms();
-    let planned = plan::plan(&PlanInput {
+    let plan = plan::plan(&PlanInput {
         base: &base,
         local: &local,
         remote: &remote,
@@ -214,14 +217,128 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
         quiet_ms: ctx.quiet_ms,
         folds_case,
     });
+    Ok(Planned {
+        plan,
+        base_files: base.len(),
+        local_files: local.files.len(),
+        unreadable: std::mem::take(&mut local.unreadable),
+    })
+}
+
+/// One file a preview lists, with its size.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PreviewFile {
+    pub path: String,
+    pub size: u64,
+}
+
+/// What a pass would do, computed without changing anything on either side
+/// (`sync --dry-run`, the app's first-pass preview).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Preview {
+    pub pair: String,
+    pub uploads: Vec<PreviewFile>,
+    pub downloads: Vec<PreviewFile>,
+    /// Local files a pass would move to the trash (deleted in the bucket).
+    pub delete_local: Vec<PreviewFile>,
+    /// Objects a pass would delete (deleted locally).
+    pub delete_remote: Vec<PreviewFile>,
+    /// Paths that changed differently on both sides; `copy` keeps the local version.
+    pub conflicts: Vec<PreviewConflict>,
+    /// Equal on both sides: recorded as in sync without a transfer.
+    pub adopt: Vec<String>,
+    pub unsyncable: Vec<Unsyncable>,
+    /// Local files still being written: a later pass takes them.
+    pub waiting: Vec<String>,
+    pub unreadable: Vec<String>,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    /// Set when the delete guard would stop the pass to ask first.
+    pub needs_confirmation: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PreviewConflict {
+    pub path: String,
+    pub copy: String,
+}
+
+/// Plans a full pass and reports it; writes nothing anywhere (no base rows,
+/// no journal, no files, no objects) and emits no status.
+pub async fn preview_pass(ctx: &PassContext) -> Result<Preview, PassError> {
+    let planned = plan_pass(ctx).await?;
+    let mut p = Preview {
+        pair: ctx.pair.name.clone(),
+        unsyncable: planned.plan.unsyncable.clone(),
+        waiting: planned.plan.waiting.clone(),
+        unreadable: planned.unreadable.clone(),
+        ..Default::default()
+    };
+    p.needs_confirmation = guard::check(
+        &planned.plan,
+        planned.base_files,
+        planned.local_files,
+        DeleteGuard { max_delete_percent: ctx.pair.max_delete_percent, confirmed: false },
+    )
+    .err()
+    .map(|n| n.reason);
+    for action in &planned.plan.actions {
+        match action {
+            Action::Upload { path, local } => {
+                p.bytes_up += local.size;
+                p.uploads.push(PreviewFile { path: path.clone(), size: local.size });
+            }
+            Action::Download { path, remote, .. } => {
+                p.bytes_down += remote.size;
+                p.downloads.push(PreviewFile { path: path.clone(), size: remote.size });
+            }
+            Action::DeleteLocal { path, local } => {
+                p.delete_local.push(PreviewFile { path: path.clone(), size: local.size })
+            }
+            Action::DeleteRemote { path, remote } => {
+                p.delete_remote.push(PreviewFile { path: path.clone(), size: remote.size })
+            }
+            Action::Conflict { path, copy, local, remote, upload_copy } => {
+                p.bytes_down += remote.size;
+                if *upload_copy {
+                    p.bytes_up += local.size;
+                }
+                p.conflicts.push(PreviewConflict { path: path.clone(), copy: copy.clone() });
+            }
+            Action::Adopt { path, .. } => p.adopt.push(path.clone()),
+            Action::Forget { .. } | Action::Refresh { .. } => {}
+        }
+    }
+    Ok(p)
+}
+
+async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassError> {
+    let pair = &ctx.pair;
+    if ctx.bucket_in_use != pair.bucket {
+        return Err(PassError::StateMismatch {
+            pair: pair.name.clone(),
+            recorded: pair.bucket.clone(),
+            in_use: ctx.bucket_in_use.clone(),
+        });
+    }
+    ctx.events.status(PairStatus::Scanning);
+    let mut report = PassReport { pair: pair.name.clone(), ..Default::default() };
+
+    if opts.recover_uploads {
+        if let Err(e) = ctx.transfers.recover(pair.id).await {
+            ctx.events.warning(format!("could not resume earlier uploads: {e}"));
+        }
+    }
+
+    let Planned { plan: planned, base_files, local_files, unreadable } = plan_pass(ctx).await?;
     report.unsyncable = planned.unsyncable.clone();
     report.waiting = planned.waiting.clone();
-    report.unreadable = std::mem::take(&mut local.unreadable);
+    report.unreadable = unreadable;
 
     guard::check(
         &planned,
-        base.len(),
-        local.files.len(),
+        base_files,
+        local_files,
         DeleteGuard { max_delete_percent: pair.max_delete_percent, confirmed: opts.confirm_deletes },
     )
     .map_err(PassError::NeedsConfirmation)?;

@@ -5,6 +5,7 @@
 //! the bucket poll runs a full pass anyway).
 
 use crate::event::{EventSink, PairEvents, PairStatus};
+use crate::guard::NeedsConfirmation;
 use crate::pass::{run_pass, PassContext, PassError, PassOptions};
 use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult};
@@ -47,6 +48,10 @@ pub enum Command {
     Resume,
     /// Go ahead with the deletes a guard stopped (one pass).
     ConfirmDeletes,
+    /// Refuse the deletes a guard stopped and keep the files: their base
+    /// rows are forgotten, so the next pass sees each as present on one side
+    /// only and copies it back to the side it went missing from.
+    KeepFiles,
 }
 
 /// A running pair. Dropping the handle cancels the task.
@@ -128,6 +133,8 @@ async fn run(
     let mut next_pass = (!paused).then(Instant::now);
     let mut first = true;
     let mut confirm = false;
+    // The deletes the last pass stopped at, as shown to the user.
+    let mut pending: Option<NeedsConfirmation> = None;
     if paused {
         events.status(PairStatus::Paused);
     }
@@ -150,6 +157,12 @@ async fn run(
                     confirm = true;
                     next_pass = Some(Instant::now());
                 }
+                Some(Command::KeepFiles) => {
+                    if let Some(n) = pending.take() {
+                        keep_files(&ctx, &n);
+                    }
+                    next_pass = Some(Instant::now());
+                }
             },
             Some(signal) = signals.recv() => {
                 if let Signal::Rescan(why) = signal {
@@ -167,6 +180,13 @@ async fn run(
                 confirm = false;
                 first = false;
                 let now = Instant::now();
+                pending = match &result {
+                    Err(PassError::NeedsConfirmation(n)) => Some(n.clone()),
+                    _ => None,
+                };
+                if let Ok(report) = &result {
+                    events.pass_finished(report.clone());
+                }
                 next_pass = match result {
                     // Revoked keys, a missing bucket: every pass would fail
                     // alike until the user acts (sync now, resume).
@@ -188,6 +208,17 @@ async fn run(
                     events.status(PairStatus::Error { kind, message, retry_at_ms: Some(ctx.clock.now_ms() + wait) });
                 }
             }
+        }
+    }
+}
+
+/// Forgets the base rows of the deletes that were shown, so nothing is
+/// deleted and the next pass restores each file from the side that has it.
+fn keep_files(ctx: &PassContext, shown: &NeedsConfirmation) {
+    let mut store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+    for d in &shown.deletes {
+        if let Err(e) = store.delete_baseline(ctx.pair.id, &d.path) {
+            ctx.events.warning(format!("could not keep {}: {e}", d.path));
         }
     }
 }
