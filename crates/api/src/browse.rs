@@ -15,7 +15,6 @@ use crate::policy::settings;
 use crate::sync::SyncRequest;
 use crate::{Api, ApiError, ErrorKind};
 use bucketsync_engine::event::EventSink;
-use bucketsync_engine::runner::{Command as RunnerCommand, PairHandle};
 use bucketsync_remote::link::MAX_PRESIGN;
 use bucketsync_remote::listing::DELIMITER;
 use bucketsync_remote::{CopyLimits, CopySource, ErrorKind as RemoteKind, Remote, S3Remote};
@@ -221,25 +220,6 @@ pub struct ObjectPreview {
     pub reason: Option<String>,
 }
 
-/// Runners of an engine hosted in this process, so browser operations go
-/// through them ("sync now") instead of a second pass beside them.
-#[derive(Default)]
-pub(crate) struct HostedRunners {
-    runners: Mutex<HashMap<String, Arc<PairHandle>>>,
-}
-
-impl HostedRunners {
-    pub(crate) fn insert(&self, pair: &str, handle: Arc<PairHandle>) {
-        self.runners.lock().unwrap_or_else(|p| p.into_inner()).insert(pair.to_string(), handle);
-    }
-    pub(crate) fn take_all(&self) -> Vec<Arc<PairHandle>> {
-        self.runners.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, h)| h).collect()
-    }
-    fn get(&self, pair: &str) -> Option<Arc<PairHandle>> {
-        self.runners.lock().unwrap_or_else(|p| p.into_inner()).get(pair).cloned()
-    }
-}
-
 /// Parses a lifetime such as `30s`, `15m`, `1h`, `7d` (or plain seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, ApiError> {
     let t = text.trim();
@@ -355,8 +335,7 @@ impl Api {
                 });
                 continue;
             }
-            if let Some(handle) = self.hosted.get(&pair.name) {
-                handle.send(RunnerCommand::SyncNow);
+            if self.engine_sync_if_running(&pair.name).await {
                 out.push(FollowUpView {
                     pair: pair.name.clone(),
                     outcome: "scheduled".into(),

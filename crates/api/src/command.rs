@@ -44,7 +44,52 @@ macro_rules! commands {
     };
 }
 
+/// An event the desktop emits to the UI, declared with its payload type.
+pub struct EventSpec {
+    /// The Tauri event name, kebab-case.
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub payload: TypeRef,
+}
+
+macro_rules! events {
+    ($( $(#[doc = $doc:expr])* $name:literal => $variant:ident($ty:ty); )*) => {
+        /// Every event the UI can hear; `name()` is the Tauri event name and
+        /// the payload serialises on its own (untagged).
+        #[derive(Clone, Debug, serde::Serialize)]
+        #[serde(untagged)]
+        pub enum UiEvent {
+            $( $(#[doc = $doc])* $variant($ty), )*
+        }
+
+        impl UiEvent {
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $( UiEvent::$variant(_) => $name, )*
+                }
+            }
+        }
+
+        /// Every event, in declaration order.
+        pub fn event_specs() -> Vec<EventSpec> {
+            vec![$(EventSpec {
+                name: $name,
+                doc: concat!($($doc, "\n"),*),
+                payload: TypeRef::of::<$ty>(),
+            }),*]
+        }
+    };
+}
+
+use crate::dashboard::{ActivityQuery, Dashboard};
+use crate::draft::{DraftCheck, DraftTest, PolicyDraft};
+use crate::engine::EngineView;
+use crate::event::{NoticeEvent, PairPassEvent, PairStatusEvent, PairWarningEvent};
+use crate::pair::{AddPairRequest, PairView, UpdatePairRequest};
+use crate::policy::{CorsResult, PolicySaved, PolicyView};
 use crate::provider::ProviderInfo;
+use crate::settings::AppSettings;
+use crate::sync::{ActivityView, PreviewView};
 use crate::Overview;
 
 commands! {
@@ -52,6 +97,66 @@ commands! {
     fn overview() -> Overview;
     /// The providers the setup wizard offers.
     fn providers() -> Vec<ProviderInfo>;
+
+    // The engine in the app.
+    /// Whether this window runs the sync engine, or who does.
+    fn engine_state() -> EngineView;
+    /// Tries to start the engine again (after another one quit).
+    fn retry_engine() -> EngineView;
+
+    // Storage policies and the setup wizard.
+    fn list_policies() -> Vec<PolicyView>;
+    /// The wizard's fields checked with the provider's rules, as typed.
+    fn check_policy(draft: PolicyDraft) -> DraftCheck;
+    /// Tests the draft against the bucket; nothing is saved.
+    fn test_policy(draft: PolicyDraft) -> DraftTest;
+    /// Saves the draft after a passing test (or `anyway`).
+    fn save_policy(draft: PolicyDraft, anyway: bool) -> PolicySaved;
+    /// Forgets an abandoned draft and the secret held for it.
+    fn discard_draft(draft_id: String) -> ();
+    fn remove_policy(name: String) -> ();
+    /// Creates or extends the bucket's CORS rule with these origins.
+    fn apply_cors(name: String, origins: Vec<String>) -> CorsResult;
+
+    // Pairs.
+    /// Every pair with its live state and issues, and the engine.
+    fn dashboard() -> Dashboard;
+    fn add_pair(req: AddPairRequest) -> PairView;
+    /// What a full pass of the pair would do; changes nothing.
+    fn preview_pair(name: String) -> PreviewView;
+    /// Folder names under `prefix` in the policy's bucket, for the prefix picker.
+    fn bucket_folders(policy: String, prefix: String) -> Vec<String>;
+    fn update_pair(req: UpdatePairRequest) -> PairView;
+    /// Removes the pair; files on both sides stay.
+    fn remove_pair(name: String) -> ();
+    fn sync_now(name: String) -> ();
+    fn pause_pair(name: String) -> PairView;
+    fn resume_pair(name: String) -> PairView;
+    fn pause_all() -> ();
+    fn resume_all() -> ();
+    /// Goes ahead with the deletes that were shown.
+    fn confirm_deletes(name: String) -> ();
+    /// Refuses the deletes that were shown: the files are kept (restored).
+    fn keep_files(name: String) -> ();
+
+    // Activity and settings.
+    /// The journal, newest first.
+    fn activity(query: ActivityQuery) -> Vec<ActivityView>;
+    fn settings() -> AppSettings;
+    fn save_settings(settings: AppSettings) -> AppSettings;
+}
+
+events! {
+    /// A pair's state changed (progress at most ~10 times a second per pair).
+    "pair-status" => PairStatus(PairStatusEvent);
+    /// Something about a pair worth showing that did not stop it.
+    "pair-warning" => PairWarning(PairWarningEvent);
+    /// A pass ended; the pair's issues may have changed.
+    "pair-pass" => PairPass(PairPassEvent);
+    /// The engine started, was refused, or stopped.
+    "engine" => Engine(EngineView);
+    /// Worth a native notification.
+    "notice" => Notice(NoticeEvent);
 }
 
 /// Exports named types (with their dependencies) and remembers their names
@@ -105,6 +210,10 @@ pub fn write_bindings(dir: &Path) -> Result<(), String> {
         }
         (spec.returns.visit)(&mut exporter);
     }
+    let command_types = exporter.names.clone();
+    for e in event_specs() {
+        (e.payload.visit)(&mut exporter);
+    }
     if let Some(e) = exporter.error {
         return Err(e);
     }
@@ -112,7 +221,7 @@ pub fn write_bindings(dir: &Path) -> Result<(), String> {
         "// Generated from crates/api/src/command.rs by `cargo test -p bucketsync-api`. Do not edit.\n\
          import { invoke } from \"@tauri-apps/api/core\";\n",
     );
-    for name in &exporter.names {
+    for name in &command_types {
         ts.push_str(&format!("import type {{ {name} }} from \"./{name}\";\n"));
     }
     ts.push_str("\n/** Every command rejects with an ApiError. */\nexport type CommandError = ApiError;\n");
@@ -137,7 +246,38 @@ pub fn write_bindings(dir: &Path) -> Result<(), String> {
             spec.name,
         ));
     }
-    std::fs::write(dir.join("commands.ts"), ts).map_err(|e| e.to_string())
+    std::fs::write(dir.join("commands.ts"), ts).map_err(|e| e.to_string())?;
+
+    // events.ts: one typed listener per event.
+    let events = event_specs();
+    let mut names = BTreeSet::new();
+    for e in &events {
+        names.insert((e.payload.name)(&cfg));
+    }
+    let mut ts = String::from(
+        "// Generated from crates/api/src/command.rs by `cargo test -p bucketsync-api`. Do not edit.\n\
+         import { listen, type UnlistenFn } from \"@tauri-apps/api/event\";\n",
+    );
+    for name in &names {
+        ts.push_str(&format!("import type {{ {name} }} from \"./{name}\";\n"));
+    }
+    ts.push_str("\n/** Every event name the desktop emits. */\nexport const EVENT_NAMES = [");
+    ts.push_str(&events.iter().map(|e| format!("\"{}\"", e.name)).collect::<Vec<_>>().join(", "));
+    ts.push_str("] as const;\n");
+    for e in &events {
+        ts.push('\n');
+        let doc = e.doc.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+        if !doc.is_empty() {
+            ts.push_str(&format!("/** {doc} */\n"));
+        }
+        let ty = (e.payload.name)(&cfg);
+        let fname = format!("on{}", camel(&format!("_{}", e.name.replace('-', "_"))));
+        ts.push_str(&format!(
+            "export function {fname}(handler: (payload: {ty}) => void): Promise<UnlistenFn> {{\n  return listen<{ty}>(\"{}\", (e) => handler(e.payload));\n}}\n",
+            e.name
+        ));
+    }
+    std::fs::write(dir.join("events.ts"), ts).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -158,6 +298,15 @@ mod tests {
         let commands = std::fs::read_to_string(dir.join("commands.ts")).unwrap();
         assert!(commands.contains("export function overview(): Promise<Overview>"));
         assert!(dir.join("ProviderInfo.ts").exists());
+        let events = std::fs::read_to_string(dir.join("events.ts")).unwrap();
+        assert!(events.contains("export function onPairStatus(handler: (payload: PairStatusEvent) => void)"));
+    }
+
+    /// Every event variant has a distinct name (the UI listens by name).
+    #[test]
+    fn event_names_are_distinct() {
+        let names: BTreeSet<&str> = event_specs().iter().map(|e| e.name).collect();
+        assert_eq!(names.len(), event_specs().len());
     }
 
     /// src-tauri must register every command declared here and no other.
@@ -175,9 +324,42 @@ mod tests {
         assert_eq!(registered, declared);
     }
 
+    /// The app manifest (src-tauri/build.rs) gates every declared command,
+    /// and the window's capability grants exactly those: a new command
+    /// cannot be forgotten in either, nor an old one linger.
+    #[test]
+    fn every_command_is_permission_gated_and_granted() {
+        let declared: BTreeSet<String> = specs().iter().map(|s| s.name.to_string()).collect();
+        let build = std::fs::read_to_string(repo_root().join("src-tauri/build.rs")).unwrap();
+        let start = build.find("const COMMANDS: &[&str] = &[").expect("COMMANDS in build.rs");
+        let end = start + build[start..].find("];").unwrap();
+        let manifest: BTreeSet<String> = build[start..end]
+            .lines()
+            .skip(1)
+            .map(|l| l.trim().trim_end_matches(',').trim_matches('"').to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(manifest, declared, "src-tauri/build.rs COMMANDS");
+        let cap: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(repo_root().join("src-tauri/capabilities/main.json")).unwrap(),
+        )
+        .unwrap();
+        let perms: Vec<String> = cap["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().or(p["identifier"].as_str()).unwrap().to_string())
+            .collect();
+        assert!(!perms.iter().any(|p| p.ends_with(":default")), "no default permission sets: {perms:?}");
+        let granted: BTreeSet<String> =
+            perms.iter().filter_map(|p| p.strip_prefix("allow-")).map(|c| c.replace('-', "_")).collect();
+        assert_eq!(granted, declared, "src-tauri/capabilities/main.json");
+    }
+
     #[test]
     fn snake_to_camel() {
         assert_eq!(camel("add_policy"), "addPolicy");
         assert_eq!(camel("overview"), "overview");
+        assert_eq!(camel("_pair_status"), "PairStatus");
     }
 }

@@ -3,10 +3,10 @@
 
 use bucketsync_remote::ErrorKind as RemoteKind;
 use bucketsync_store::StoreError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, TS)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {
     /// A field of the request is wrong; `field` names it.
@@ -28,6 +28,8 @@ pub enum ErrorKind {
     DiskFull,
     /// Local file system trouble other than a full disk.
     Io,
+    /// Another engine (the desktop app, a daemon) runs this home's pairs.
+    Busy,
     /// A bug or an unexpected state.
     Internal,
 }

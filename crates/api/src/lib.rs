@@ -11,13 +11,20 @@
 
 pub mod browse;
 pub mod command;
+pub mod dashboard;
+pub mod draft;
+pub mod engine;
 pub mod error;
+pub mod event;
 pub mod home;
+pub mod lock;
 pub mod log;
 pub mod pair;
 pub mod policy;
 pub mod provider;
 pub mod secret;
+pub mod settings;
+pub mod status_file;
 pub mod sync;
 
 pub use bucketsync_remote::bandwidth::parse_rate;
@@ -32,17 +39,20 @@ use std::sync::{Arc, Mutex};
 pub struct Api {
     home: PathBuf,
     store: Arc<Mutex<Store>>,
-    /// Bounds transfer requests across every pair (the engine's shared semaphore).
-    transfer_slots: Arc<tokio::sync::Semaphore>,
+    /// Bounds transfer requests across every pair (the engine's shared
+    /// semaphore); replaced when the setting changes (runners restart then).
+    transfer_slots: Mutex<Arc<tokio::sync::Semaphore>>,
     /// One shared S3 client per policy ([`Api::remote`]).
     remotes: policy::RemoteCache,
-    /// Runners of the engine hosted in this process (browser operations
-    /// under a synced prefix tell them to sync).
-    hosted: browse::HostedRunners,
     /// Cancel switches of the browser's transfers.
     cancels: browse::transfer::Cancels,
     /// The app's bandwidth limits, shared by every policy's remote.
     bandwidth: Arc<bucketsync_remote::bandwidth::Bandwidth>,
+    /// The pairs' runners, when this process runs the home's engine (browser
+    /// operations under a synced prefix tell them to sync).
+    engine: engine::EngineHost,
+    /// Wizard drafts in flight, with the secrets typed for them.
+    drafts: draft::Drafts,
 }
 
 impl Api {
@@ -57,17 +67,31 @@ impl Api {
                 aside.display()
             );
         }
-        Ok(Api {
+        let api = Api {
             home: home.to_path_buf(),
             store: Arc::new(Mutex::new(store)),
-            transfer_slots: Arc::new(tokio::sync::Semaphore::new(
+            transfer_slots: Mutex::new(Arc::new(tokio::sync::Semaphore::new(
                 bucketsync_engine::transfer::TransferLimits::default().max_concurrent_parts,
-            )),
+            ))),
             remotes: Default::default(),
-            hosted: Default::default(),
             cancels: Default::default(),
             bandwidth: Default::default(),
-        })
+            engine: engine::EngineHost::new(home.to_path_buf()),
+            drafts: Default::default(),
+        };
+        let concurrency = api.settings()?.transfer_concurrency;
+        api.set_transfer_concurrency(concurrency as usize);
+        Ok(api)
+    }
+
+    /// A new transfer limit for runners started from now on.
+    fn set_transfer_concurrency(&self, slots: usize) {
+        *self.transfer_slots.lock().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(tokio::sync::Semaphore::new(slots.max(1)));
+    }
+
+    fn transfer_slots(&self) -> Arc<tokio::sync::Semaphore> {
+        self.transfer_slots.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Where a damaged database was set aside when this home was opened (a

@@ -1,10 +1,10 @@
 //! Pairs: a local folder bound to a policy's bucket under a key prefix.
 
 use crate::{Api, ApiError, ErrorKind};
-use bucketsync_engine::pair::{normalise_prefix, Mode};
-use bucketsync_store::PairRow;
+use bucketsync_engine::pair::{check_new, BucketLocation, ExistingPair, Mode, PairProblem, PairRequest};
+use bucketsync_store::{PairRow, PolicyRow};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use ts_rs::TS;
 
 #[derive(Clone, Debug, Deserialize, TS)]
@@ -21,6 +21,9 @@ pub struct AddPairRequest {
     /// A pass that would delete more than this share (percent) of the
     /// pair's files asks first. Default 50; 0 always asks, 100 never does.
     pub max_delete_percent: Option<u32>,
+    /// Add it paused (the app shows the first pass's preview, then resumes).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 #[derive(Clone, Debug, Serialize, TS)]
@@ -35,134 +38,137 @@ pub struct PairView {
     pub max_delete_percent: u32,
 }
 
-fn not_found(name: &str) -> ApiError {
+pub(crate) fn not_found(name: &str) -> ApiError {
     ApiError::new(ErrorKind::NotFound, format!("there is no pair named '{name}'"))
         .with_hint("see the names with `bucketsync pair list`")
 }
 
-fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && !name.starts_with(['-', '.']);
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "name",
-            format!("'{name}' cannot name a pair"),
-            "use up to 64 letters, digits, '-', '_' or '.', not starting with '-' or '.' (--name photos)",
-        ))
+impl From<PairProblem> for ApiError {
+    fn from(p: PairProblem) -> Self {
+        ApiError::invalid(p.field, p.message, p.hint)
     }
 }
 
-/// Whether one of two folders contains the other (or they are the same).
-fn nested(a: &Path, b: &Path) -> bool {
-    a.starts_with(b) || b.starts_with(a)
+/// Where a policy's objects live, for overlap checks.
+pub(crate) fn location_of(policy: &PolicyRow) -> BucketLocation {
+    BucketLocation::new(policy.endpoint.as_deref(), &policy.region, &policy.bucket)
+}
+
+/// Changes to how a pair syncs; absent fields stay.
+#[derive(Clone, Debug, Default, Deserialize, TS)]
+pub struct UpdatePairRequest {
+    pub name: String,
+    /// `two-way`, `upload` or `download`.
+    pub mode: Option<String>,
+    pub max_delete_percent: Option<u32>,
 }
 
 impl Api {
-    pub fn add_pair(&self, req: AddPairRequest) -> Result<PairView, ApiError> {
-        let dir = PathBuf::from(&req.dir);
-        let root = dir.canonicalize().map_err(|e| {
-            ApiError::invalid("dir", format!("cannot use {}: {e}", dir.display()), "give an existing folder")
-        })?;
-        if !root.is_dir() {
-            return Err(ApiError::invalid(
-                "dir",
-                format!("{} is not a folder", root.display()),
-                "give a folder",
-            ));
-        }
-        let home = self.home().canonicalize().unwrap_or_else(|_| self.home().to_path_buf());
-        if nested(&root, &home) {
-            return Err(ApiError::invalid(
-                "dir",
-                format!(
-                    "{} and Bucketsync's own data ({}) would be inside each other",
-                    root.display(),
-                    home.display()
-                ),
-                "choose a folder that neither contains nor lies inside the Bucketsync home",
-            ));
-        }
-        let name = match &req.name {
-            Some(n) => n.clone(),
-            None => root
-                .file_name()
-                .map(|n| {
-                    n.to_string_lossy()
-                        .chars()
-                        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-                        .collect()
-                })
-                .unwrap_or_else(|| "root".into()),
-        };
-        check_name(&name)?;
-        let mode = match req.mode.as_deref() {
-            None => Mode::TwoWay,
-            Some(m) => Mode::parse(m).ok_or_else(|| {
-                ApiError::invalid("mode", format!("unknown mode '{m}'"), "use two-way, upload or download")
-            })?,
-        };
-        let max_delete_percent = match req.max_delete_percent {
-            None => 50,
-            Some(p @ 0..=100) => p,
-            Some(p) => {
-                return Err(ApiError::invalid(
-                    "max-delete",
-                    format!("{p} is not a percentage"),
-                    "give a share between 0 (always ask before deleting) and 100 (never ask)",
-                ))
-            }
-        };
-        let prefix = normalise_prefix(req.prefix.as_deref().unwrap_or(""))
-            .map_err(|e| ApiError::invalid("prefix", e, "use a key prefix such as photos/2024/"))?;
+    /// Adds a pair after checking it against the folder, the home and every
+    /// other pair (engine::pair::check_new). When this process runs the
+    /// engine, the pair starts at once (or waits, if added paused).
+    pub async fn add_pair(&self, req: AddPairRequest) -> Result<PairView, ApiError> {
         let policy = self.store().policy(&req.policy)?.ok_or_else(|| {
             ApiError::new(ErrorKind::NotFound, format!("there is no storage policy named '{}'", req.policy))
                 .with_hint("see the names with `bucketsync policy list`")
         })?;
-        let others = self.store().list_pairs()?;
-        for other in others {
-            if nested(&root, Path::new(&other.local_root)) {
-                return Err(ApiError::invalid(
-                    "dir",
-                    format!(
-                        "{} overlaps the folder of pair '{}' ({})",
-                        root.display(),
-                        other.name,
-                        other.local_root
-                    ),
-                    "a folder can belong to one pair only, and pairs cannot be nested",
-                ));
+        let existing = {
+            let store = self.store();
+            let mut out = Vec::new();
+            for row in store.list_pairs()? {
+                let location = match store.policy_by_id(row.policy_id)? {
+                    Some(p) => BucketLocation::new(p.endpoint.as_deref(), &p.region, &row.bucket),
+                    None => continue,
+                };
+                out.push(ExistingPair {
+                    name: row.name.clone(),
+                    root: PathBuf::from(&row.local_root),
+                    location,
+                    prefix: row.prefix.clone(),
+                });
             }
-            if other.policy_id == policy.id
-                && (other.prefix.starts_with(&prefix) || prefix.starts_with(&other.prefix))
-            {
-                return Err(ApiError::invalid(
-                    "prefix",
-                    format!(
-                        "prefix '{prefix}' overlaps the prefix '{}' of pair '{}' in the same bucket",
-                        other.prefix, other.name
-                    ),
-                    "give each pair its own, non-overlapping --prefix",
-                ));
-            }
-        }
+            out
+        };
+        let dir = PathBuf::from(req.dir.trim());
+        let valid = check_new(
+            &PairRequest {
+                dir: &dir,
+                location: location_of(&policy),
+                prefix: req.prefix.as_deref().unwrap_or(""),
+                mode: req.mode.as_deref(),
+                name: req.name.as_deref(),
+                max_delete_percent: req.max_delete_percent,
+            },
+            &existing,
+            self.home(),
+        )?;
         let row = PairRow {
             id: 0,
-            name,
+            name: valid.name,
             policy_id: policy.id,
-            local_root: root.display().to_string(),
-            prefix,
-            mode: mode.as_str().into(),
-            paused: false,
-            max_delete_percent,
+            local_root: valid.root.display().to_string(),
+            prefix: valid.prefix,
+            mode: valid.mode.as_str().into(),
+            paused: req.paused,
+            max_delete_percent: valid.max_delete_percent,
             bucket: policy.bucket.clone(),
             created_ms: now_ms(),
         };
         self.store().insert_pair(&row)?;
+        tracing::info!(pair = %row.name, policy = %policy.name, "pair added");
+        self.engine_pair_added(&row.name).await;
         self.pair_view(&row.name)
+    }
+
+    /// Changes a pair's mode or delete guard; its runner restarts with them.
+    pub async fn update_pair(&self, req: UpdatePairRequest) -> Result<PairView, ApiError> {
+        let row = self.pair_row(&req.name)?;
+        let mode = match req.mode.as_deref() {
+            None => row.mode.clone(),
+            Some(m) => Mode::parse(m)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "mode",
+                        format!("unknown mode '{m}'"),
+                        "use two-way, upload or download",
+                    )
+                })?
+                .as_str()
+                .to_string(),
+        };
+        let max_delete = bucketsync_engine::pair::check_max_delete(
+            req.max_delete_percent.unwrap_or(row.max_delete_percent),
+        )?;
+        self.store().update_pair_settings(&row.name, &mode, max_delete)?;
+        self.engine_restart_pairs(&[row.name.clone()]).await;
+        self.pair_view(&row.name)
+    }
+
+    /// Folder names one level below `prefix` in a policy's bucket, for the
+    /// prefix picker. Reads at most a few listing pages: a suggestion list,
+    /// not an inventory.
+    pub async fn bucket_folders(&self, policy: &str, prefix: &str) -> Result<Vec<String>, ApiError> {
+        const PAGES: usize = 5;
+        let prefix = bucketsync_engine::pair::normalise_prefix(prefix)
+            .map_err(|e| ApiError::invalid("prefix", e, "use a key prefix such as photos/2024/"))?;
+        let remote = self.remote(policy).await?;
+        let mut folders = std::collections::BTreeSet::new();
+        let mut token = None;
+        for _ in 0..PAGES {
+            let page = bucketsync_remote::Remote::list_page(remote.as_ref(), &prefix, token).await?;
+            for o in page.objects {
+                if let Some((dir, _)) = o.key.strip_prefix(&prefix).and_then(|rest| rest.split_once('/')) {
+                    if !dir.is_empty() {
+                        folders.insert(format!("{prefix}{dir}/"));
+                    }
+                }
+            }
+            match page.continuation {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        Ok(folders.into_iter().collect())
     }
 
     pub fn list_pairs(&self) -> Result<Vec<PairView>, ApiError> {
@@ -175,19 +181,25 @@ impl Api {
         self.view_of(&row)
     }
 
-    /// Removes the pair and its sync state; files on both sides stay.
-    pub fn remove_pair(&self, name: &str) -> Result<(), ApiError> {
+    /// Removes the pair and its sync state; files on both sides stay. Its
+    /// runner (if this process runs the engine) stops first.
+    pub async fn remove_pair(&self, name: &str) -> Result<(), ApiError> {
+        self.pair_row(name)?;
+        self.engine_pair_removed(name).await;
         self.store().delete_pair(name).map_err(|e| match e {
             bucketsync_store::StoreError::NotFound { .. } => not_found(name),
             e => e.into(),
         })
     }
 
-    pub fn set_pair_paused(&self, name: &str, paused: bool) -> Result<PairView, ApiError> {
+    /// Pauses or resumes a pair: stored (a restart keeps it), and told to
+    /// its runner when this process runs the engine.
+    pub async fn set_pair_paused(&self, name: &str, paused: bool) -> Result<PairView, ApiError> {
         self.store().set_pair_paused(name, paused).map_err(|e| match e {
             bucketsync_store::StoreError::NotFound { .. } => not_found(name),
             e => e.into(),
         })?;
+        self.engine_pair_paused(name, paused).await;
         self.pair_view(name)
     }
 
@@ -215,4 +227,54 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::AddPolicyRequest;
+
+    fn policy(name: &str, bucket: &str, key: &str) -> AddPolicyRequest {
+        AddPolicyRequest {
+            name: name.into(),
+            provider: "garage".into(),
+            bucket: bucket.into(),
+            endpoint: Some("http://127.0.0.1:3900".into()),
+            access_key_id: key.into(),
+            secret_source: Some("env:BUCKETSYNC_TEST_UNUSED".into()),
+            ..Default::default()
+        }
+    }
+
+    fn pair(dir: &std::path::Path, policy: &str, prefix: &str) -> AddPairRequest {
+        AddPairRequest {
+            dir: dir.display().to_string(),
+            policy: policy.into(),
+            prefix: Some(prefix.into()),
+            mode: None,
+            name: None,
+            max_delete_percent: None,
+            paused: false,
+        }
+    }
+
+    /// Two policies on one bucket (say, old and new keys) are one place: a
+    /// second pair there with an overlapping prefix would have two pairs
+    /// deleting each other's files. It was accepted while overlap compared
+    /// policy ids.
+    #[tokio::test]
+    async fn a_second_policy_on_the_same_bucket_cannot_sync_an_overlapping_prefix() {
+        let tmp = tempfile::tempdir().unwrap();
+        let api = Api::open(&tmp.path().join("home")).unwrap();
+        api.add_policy(policy("old-keys", "photos", "GKold")).await.unwrap();
+        api.add_policy(policy("new-keys", "photos", "GKnew")).await.unwrap();
+        api.add_policy(policy("music", "music", "GKnew")).await.unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        api.add_pair(pair(&a, "old-keys", "2024/")).await.unwrap();
+        let e = api.add_pair(pair(&b, "new-keys", "2024/june/")).await.unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("prefix"), "{e:?}");
+        api.add_pair(pair(&b, "music", "2024/")).await.unwrap();
+    }
 }

@@ -113,6 +113,8 @@ pub struct PolicyView {
     pub created_ms: i64,
     #[ts(type = "number")]
     pub updated_ms: i64,
+    /// `YYYY-MM-DD`: when the keys expire, as the user entered it.
+    pub keys_expire_on: Option<String>,
 }
 
 /// The result of add or update: the policy and what was changed on the way.
@@ -197,7 +199,7 @@ fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-fn check_name(name: &str) -> Result<(), ApiError> {
+pub(crate) fn check_name(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
@@ -213,7 +215,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-fn check_access_key_id(id: &str) -> Result<String, ApiError> {
+pub(crate) fn check_access_key_id(id: &str) -> Result<String, ApiError> {
     let id = id.trim();
     if id.is_empty() || id.len() > 256 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ApiError::invalid(
@@ -252,6 +254,7 @@ fn view(row: &PolicyRow) -> PolicyView {
         secret_source: row.secret_source.clone(),
         created_ms: row.created_ms,
         updated_ms: row.updated_ms,
+        keys_expire_on: None,
     }
 }
 
@@ -430,12 +433,25 @@ impl Api {
     }
 
     pub fn list_policies(&self) -> Result<Vec<PolicyView>, ApiError> {
-        Ok(self.store().list_policies()?.iter().map(view).collect())
+        let rows = self.store().list_policies()?;
+        rows.iter().map(|r| self.full_view(r)).collect()
     }
 
     /// One policy (`policy show`).
     pub fn policy(&self, name: &str) -> Result<PolicyView, ApiError> {
-        Ok(view(&self.policy_row(name)?))
+        let row = self.policy_row(name)?;
+        self.full_view(&row)
+    }
+
+    fn full_view(&self, row: &PolicyRow) -> Result<PolicyView, ApiError> {
+        let mut v = view(row);
+        v.keys_expire_on = self.store().key_expiry(row.id)?.map(|k| k.expires_on);
+        Ok(v)
+    }
+
+    /// Where a stored policy's secret lives.
+    pub(crate) fn stored_source(&self, name: &str) -> Result<SecretSource, ApiError> {
+        SecretSource::parse(&self.policy_row(name)?.secret_source)
     }
 
     /// Removes a policy and its keyring secret. Refused while pairs use it.
@@ -504,15 +520,20 @@ impl Api {
         let settings = settings(&row)?;
         // A fresh client: the probe must see the policy as it is now.
         let remote = S3Remote::new(&self.connection(name).await?);
+        Ok(self.run_probe(name, &settings, &remote).await)
+    }
+
+    /// Probes `remote` with the advice `settings` call for.
+    pub(crate) async fn run_probe(&self, name: &str, settings: &Settings, remote: &S3Remote) -> ProbeResult {
         let ctx = probe::ProbeContext {
             provider_name: settings.preset().name.to_string(),
             addressing: settings.addressing,
             cors_api: settings.preset().quirks.cors_api,
             origins: Vec::new(),
         };
-        let report = probe::probe(&remote, &ctx).await;
+        let report = probe::probe(remote, &ctx).await;
         tracing::info!(policy = %name, ok = report.ok(), "probe finished");
-        Ok(ProbeResult {
+        ProbeResult {
             policy: name.to_string(),
             bucket: report.bucket.clone(),
             ok: report.ok(),
@@ -536,7 +557,7 @@ impl Api {
                 .collect(),
             prefix: report.prefix,
             leftovers: report.leftovers,
-        })
+        }
     }
 
     /// Adds the app's CORS rule (plus `origins`) to the bucket's rules,

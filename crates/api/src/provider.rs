@@ -27,6 +27,8 @@ pub struct ProviderInfo {
     /// "Public" means entering a public base URL (R2), not an ACL.
     pub public_needs_base_url: bool,
     pub cors_api: bool,
+    /// Keys can expire (R2 API tokens): ask for the date, remind before it.
+    pub keys_may_expire: bool,
 }
 
 /// The `--provider` ids, in display order.
@@ -62,6 +64,7 @@ pub fn all() -> Vec<ProviderInfo> {
                 help: p.help.iter().map(|h| h.to_string()).collect(),
                 public_needs_base_url: p.quirks.public_needs_base_url,
                 cors_api: p.quirks.cors_api,
+                keys_may_expire: p.quirks.keys_may_expire,
             }
         })
         .collect()

@@ -9,14 +9,12 @@ pub use bucketsync_engine::keypath::{Reason, Side, Unsyncable};
 use bucketsync_engine::pair::Mode;
 use bucketsync_engine::pass::{run_pass, Pair, PassContext, PassError, PassOptions};
 pub use bucketsync_engine::report::{ActionError, PassReport};
-use bucketsync_engine::runner;
 pub use bucketsync_engine::runner::RunnerConfig;
 use bucketsync_engine::transfer::{TransferLimits, Transfers};
 use bucketsync_remote::Remote;
 use bucketsync_store::PairRow;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use ts_rs::TS;
 
 /// What one pass of one pair did (the CLI's summary, the UI's result): the
@@ -71,21 +69,116 @@ pub struct PairStatusView {
     pub mode: String,
     pub paused: bool,
     /// `idle`, `scanning`, `transferring`, `paused`, `needs-confirmation`,
-    /// `error`, or `not-running` when no daemon runs.
+    /// `error`, or `not-running` when no engine runs.
     pub state: String,
-    /// The daemon's last status event for the pair, as JSON.
+    /// The state in full (what the app shows), as JSON.
     #[ts(type = "unknown")]
     pub detail: Option<serde_json::Value>,
     /// The newest activity entries, newest first.
     pub recent: Vec<ActivityView>,
 }
 
+/// One journal entry.
 #[derive(Clone, Debug, Serialize, TS)]
 pub struct ActivityView {
+    pub pair: String,
+    #[ts(type = "number")]
     pub at_ms: i64,
+    /// `upload`, `download`, `delete-local`, `delete-remote`, `conflict`, ...
     pub action: String,
     pub path: String,
     pub detail: Option<String>,
+    #[ts(type = "number | null")]
+    pub bytes: Option<u64>,
+}
+
+/// A file in a preview, with its size.
+#[derive(Clone, Debug, Serialize, TS)]
+pub struct PreviewFileView {
+    pub path: String,
+    #[ts(type = "number")]
+    pub size: u64,
+}
+
+#[derive(Clone, Debug, Serialize, TS)]
+pub struct PreviewConflictView {
+    pub path: String,
+    /// Where the local version is kept.
+    pub copy: String,
+}
+
+/// What a full pass would do (`sync --dry-run`, the first-pass preview).
+#[derive(Clone, Debug, Serialize, TS)]
+pub struct PreviewView {
+    pub pair: String,
+    pub uploads: Vec<PreviewFileView>,
+    pub downloads: Vec<PreviewFileView>,
+    /// Local files the pass would move to the trash.
+    pub delete_local: Vec<PreviewFileView>,
+    /// Objects the pass would delete from the bucket.
+    pub delete_remote: Vec<PreviewFileView>,
+    pub conflicts: Vec<PreviewConflictView>,
+    /// Equal on both sides: recorded without a transfer.
+    pub adopt: Vec<String>,
+    pub unsyncable: Vec<UnsyncableView>,
+    /// Still being written: a later pass takes them.
+    pub waiting: Vec<String>,
+    #[ts(type = "number")]
+    pub bytes_up: u64,
+    #[ts(type = "number")]
+    pub bytes_down: u64,
+    /// Why the pass would stop to ask before deleting.
+    pub needs_confirmation: Option<String>,
+}
+
+/// A name left alone, with the reason in words (for lists people read).
+#[derive(Clone, Debug, Serialize, TS)]
+pub struct UnsyncableView {
+    /// `local` or `remote`
+    pub side: String,
+    pub name: String,
+    pub reason: String,
+}
+
+pub(crate) fn unsyncable_view(u: bucketsync_engine::keypath::Unsyncable) -> UnsyncableView {
+    UnsyncableView {
+        side: match u.side {
+            bucketsync_engine::keypath::Side::Local => "local".into(),
+            bucketsync_engine::keypath::Side::Remote => "remote".into(),
+        },
+        name: u.name,
+        reason: u.reason.to_string(),
+    }
+}
+
+impl From<bucketsync_engine::pass::Preview> for PreviewView {
+    fn from(p: bucketsync_engine::pass::Preview) -> Self {
+        let files = |v: Vec<bucketsync_engine::pass::PreviewFile>| {
+            v.into_iter().map(|f| PreviewFileView { path: f.path, size: f.size }).collect()
+        };
+        PreviewView {
+            pair: p.pair,
+            uploads: files(p.uploads),
+            downloads: files(p.downloads),
+            delete_local: files(p.delete_local),
+            delete_remote: files(p.delete_remote),
+            conflicts: p
+                .conflicts
+                .into_iter()
+                .map(|c| PreviewConflictView { path: c.path, copy: c.copy })
+                .collect(),
+            adopt: p.adopt,
+            unsyncable: p.unsyncable.into_iter().map(unsyncable_view).collect(),
+            waiting: p
+                .waiting
+                .into_iter()
+                .chain(p.unreadable.into_iter().map(|d| format!("{d}/ (unreadable)")))
+                .collect(),
+            bytes_up: p.bytes_up,
+            bytes_down: p.bytes_down,
+            needs_confirmation: p.needs_confirmation,
+        }
+    }
 }
 
 /// One object for `ls`.
@@ -97,7 +190,7 @@ pub struct ObjectView {
     pub last_modified_ms: Option<i64>,
 }
 
-fn summary_of(report: PassReport) -> SyncSummary {
+pub(crate) fn summary_of(report: PassReport) -> SyncSummary {
     SyncSummary { converged: report.converged(), report, needs_confirmation: None, error: None }
 }
 
@@ -142,27 +235,25 @@ fn pass_error(pair: &str, e: PassError) -> SyncSummary {
 
 impl Api {
     /// Builds everything a pass of `row` needs.
-    async fn pass_context(&self, row: &PairRow, sink: EventSink) -> Result<PassContext, ApiError> {
+    pub(crate) async fn pass_context(&self, row: &PairRow, sink: EventSink) -> Result<PassContext, ApiError> {
         let policy = self.store().policy_by_id(row.policy_id)?.ok_or_else(|| {
             ApiError::new(ErrorKind::Internal, format!("pair '{}' refers to a missing policy", row.name))
         })?;
         let remote: Arc<dyn Remote> = self.remote(&policy.name).await?;
-        let quirks = bucketsync_remote::provider::preset(&policy.provider).map(|p| p.quirks);
-        let defaults = TransferLimits::default();
-        let limits = TransferLimits {
-            min_part_size: quirks
-                .map_or(defaults.min_part_size, |q| q.min_part_size.max(defaults.min_part_size)),
-            max_parts: quirks.map_or(defaults.max_parts, |q| q.max_parts),
-            ..defaults
+        let limits = match bucketsync_remote::provider::preset(&policy.provider) {
+            Some(p) => {
+                let parts = p.quirks.part_limits();
+                TransferLimits {
+                    min_part_size: parts.min_part_size,
+                    max_parts: parts.max_parts,
+                    ..TransferLimits::default()
+                }
+            }
+            None => TransferLimits::default(),
         };
         let clock: Arc<dyn bucketsync_engine::clock::Clock> = Arc::new(SystemClock);
-        let transfers = Transfers::new(
-            remote.clone(),
-            self.store.clone(),
-            limits,
-            self.transfer_slots.clone(),
-            clock.clone(),
-        );
+        let transfers =
+            Transfers::new(remote.clone(), self.store.clone(), limits, self.transfer_slots(), clock.clone());
         let mode = Mode::parse(&row.mode).ok_or_else(|| {
             ApiError::new(ErrorKind::Internal, format!("pair '{}' has an unknown mode", row.name))
         })?;
@@ -189,7 +280,10 @@ impl Api {
     }
 
     /// One full pass of one pair, or of every pair that is not paused.
+    /// Takes the home's engine lock for the pass: refused while the desktop
+    /// app or a daemon runs the pairs.
     pub async fn sync(&self, req: SyncRequest, sink: EventSink) -> Result<Vec<SyncSummary>, ApiError> {
+        let _lock = crate::lock::acquire(self.home(), crate::lock::Holder::Sync)?;
         let rows = match &req.pair {
             Some(name) => vec![self.pair_row(name)?],
             None => self.store().list_pairs()?.into_iter().filter(|p| !p.paused).collect(),
@@ -213,93 +307,65 @@ impl Api {
     }
 
     /// Runs every pair (watching, polling) until `shutdown` completes, then
-    /// stops them all. The pairs' status is kept in `daemon-status.json` in
-    /// the home for `status` in other processes.
+    /// stops them all. Refused while another engine holds the home's lock.
     pub async fn daemon(
         &self,
         config: RunnerConfig,
         sink: EventSink,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), ApiError> {
-        let status_file = self.home().join("daemon-status.json");
-        let statuses: Arc<Mutex<BTreeMap<String, PairStatus>>> = Default::default();
-        let write_status = {
-            let statuses = statuses.clone();
-            let file = status_file.clone();
-            move || {
-                let doc = serde_json::json!({ "pid": std::process::id(), "pairs": &*statuses.lock().unwrap_or_else(|p| p.into_inner()) });
-                let tmp = file.with_extension("json.tmp");
-                if std::fs::write(&tmp, doc.to_string()).is_ok() {
-                    let _ = std::fs::rename(&tmp, &file);
-                }
-            }
-        };
-        let tracking = {
-            let statuses = statuses.clone();
-            let write_status = write_status.clone();
-            EventSink::new(move |e| {
-                if let EventKind::Status { status } = &e.kind {
-                    statuses.lock().unwrap_or_else(|p| p.into_inner()).insert(e.pair.clone(), status.clone());
-                    write_status();
-                }
-                sink.emit(e.clone());
-            })
-        };
-        let mut handles = Vec::new();
-        let rows = self.store().list_pairs()?;
-        for row in rows {
-            match self.pass_context(&row, tracking.clone()).await {
-                Ok(ctx) => {
-                    let handle = Arc::new(runner::spawn(ctx, config, row.paused));
-                    self.hosted.insert(&row.name, handle.clone());
-                    handles.push(handle);
-                }
-                Err(e) => tracking.emit(Event {
-                    pair_id: row.id,
-                    pair: row.name.clone(),
-                    kind: EventKind::Warning { message: format!("cannot start: {e}") },
-                }),
-            }
-        }
-        write_status();
+        self.start_engine(crate::lock::Holder::Daemon, config, crate::engine::Listener::Engine(sink)).await?;
         shutdown.await;
-        drop(self.hosted.take_all());
-        for h in handles {
-            // A browser call may hold a clone for a moment; then dropping
-            // it cancels the runner without waiting.
-            if let Ok(h) = Arc::try_unwrap(h) {
-                h.stop().await;
-            }
-        }
-        let _ = std::fs::remove_file(&status_file);
+        self.stop_engine().await;
         Ok(())
     }
 
-    /// Every pair with its state (from a running daemon, if any) and recent activity.
+    /// Plans a full pass of one pair (or of every pair that is not paused)
+    /// and reports what it would do; changes nothing on either side and
+    /// needs no lock.
+    pub async fn preview(&self, pair: Option<&str>) -> Result<Vec<PreviewView>, ApiError> {
+        let rows = match pair {
+            Some(name) => vec![self.pair_row(name)?],
+            None => self.store().list_pairs()?.into_iter().filter(|p| !p.paused).collect(),
+        };
+        let mut out = Vec::new();
+        for row in rows {
+            let ctx = self.pass_context(&row, EventSink::none()).await?;
+            let preview = bucketsync_engine::pass::preview_pass(&ctx).await.map_err(|e| {
+                pass_error(&row.name, e)
+                    .error
+                    .unwrap_or_else(|| ApiError::new(ErrorKind::Internal, "preview failed"))
+            })?;
+            out.push(PreviewView::from(preview));
+        }
+        Ok(out)
+    }
+
+    /// The preview of one pair (the app's first-pass preview).
+    pub async fn preview_one(&self, pair: &str) -> Result<PreviewView, ApiError> {
+        let mut all = self.preview(Some(pair)).await?;
+        all.pop().ok_or_else(|| crate::pair::not_found(pair))
+    }
+
+    /// Every pair with its state (from the engine that runs the home, if
+    /// any) and recent activity. Needs no lock.
     pub fn status(&self) -> Result<Vec<PairStatusView>, ApiError> {
-        let daemon: Option<serde_json::Value> =
-            std::fs::read_to_string(self.home().join("daemon-status.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .filter(|v: &serde_json::Value| {
-                    v["pid"]
-                        .as_u64()
-                        .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
-                });
         let mut out = Vec::new();
         let rows = self.store().list_pairs()?;
         for row in rows {
-            let detail = daemon.as_ref().map(|d| d["pairs"][&row.name].clone()).filter(|v| !v.is_null());
-            let state = match (&detail, row.paused) {
-                (Some(d), _) => d["state"].as_str().unwrap_or("idle").to_string(),
-                (None, true) => "paused".into(),
-                (None, false) => "not-running".into(),
-            };
+            let state = self.pair_state(&row);
             let recent = self
                 .store()
                 .recent_journal(Some(row.id), 5)?
                 .into_iter()
-                .map(|j| ActivityView { at_ms: j.at_ms, action: j.action, path: j.path, detail: j.detail })
+                .map(|j| ActivityView {
+                    pair: row.name.clone(),
+                    at_ms: j.at_ms,
+                    action: j.action,
+                    path: j.path,
+                    detail: j.detail,
+                    bytes: j.bytes,
+                })
                 .collect();
             out.push(PairStatusView {
                 name: row.name.clone(),
@@ -307,8 +373,8 @@ impl Api {
                 remote: format!("{}/{}", row.bucket, row.prefix),
                 mode: row.mode.clone(),
                 paused: row.paused,
-                state,
-                detail,
+                state: state.name().to_string(),
+                detail: serde_json::to_value(&state).ok(),
                 recent,
             });
         }

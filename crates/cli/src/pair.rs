@@ -67,14 +67,17 @@ fn describe(p: &PairView) -> String {
 pub async fn run(api: &Api, cmd: PairCommand) -> Result<ExitCode, ApiError> {
     match cmd {
         PairCommand::Add { dir, policy, prefix, mode, name, max_delete } => {
-            let p = api.add_pair(AddPairRequest {
-                dir,
-                policy,
-                prefix,
-                mode: mode.map(|m| m.as_str().to_string()),
-                name,
-                max_delete_percent: max_delete,
-            })?;
+            let p = api
+                .add_pair(AddPairRequest {
+                    dir,
+                    policy,
+                    prefix,
+                    mode: mode.map(|m| m.as_str().to_string()),
+                    name,
+                    max_delete_percent: max_delete,
+                    paused: false,
+                })
+                .await?;
             println!("Added pair {}", describe(&p));
         }
         PairCommand::List { json } => {
@@ -93,15 +96,15 @@ pub async fn run(api: &Api, cmd: PairCommand) -> Result<ExitCode, ApiError> {
             }
         }
         PairCommand::Remove { name } => {
-            api.remove_pair(&name)?;
+            api.remove_pair(&name).await?;
             println!("Removed pair {name} (its files stay on both sides)");
         }
         PairCommand::Pause { name } => {
-            api.set_pair_paused(&name, true)?;
+            api.set_pair_paused(&name, true).await?;
             println!("Paused {name}");
         }
         PairCommand::Resume { name } => {
-            api.set_pair_paused(&name, false)?;
+            api.set_pair_paused(&name, false).await?;
             println!("Resumed {name}");
         }
     }

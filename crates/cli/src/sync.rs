@@ -2,7 +2,9 @@
 //! converged without errors. Also renders engine events for `daemon`.
 
 use crate::output::print_json;
-use bucketsync_api::sync::{Event, EventKind, EventSink, PairStatus, Side, SyncRequest, SyncSummary};
+use bucketsync_api::sync::{
+    Event, EventKind, EventSink, PairStatus, PreviewView, Side, SyncRequest, SyncSummary,
+};
 use bucketsync_api::{Api, ApiError};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -16,8 +18,11 @@ pub struct SyncArgs {
     #[arg(long)]
     pub json: bool,
     /// Go ahead with deletes a guard stopped (after reading the list it printed)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dry_run")]
     pub confirm_deletes: bool,
+    /// Plan a full pass and print what it would do; change nothing on either side
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Shows events: a progress bar on a terminal, plain lines on stderr otherwise.
@@ -70,6 +75,8 @@ pub fn event_printer(quiet_lines: bool) -> EventSink {
             }),
             EventKind::Done { .. } => None,
             EventKind::Warning { message } => Some(format!("{}: warning: {message}", e.pair)),
+            // The daemon's passes already printed their actions one by one.
+            EventKind::PassFinished { .. } => None,
         };
         if let Some(line) = line {
             match bar.as_ref() {
@@ -147,7 +154,69 @@ fn print_summary(summary: &SyncSummary) {
     }
 }
 
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+fn print_preview(p: &PreviewView) {
+    println!(
+        "{}: would upload {} file(s) ({}), download {} ({}), delete {} locally and {} in the bucket, \
+         {} conflict(s), {} unsyncable",
+        p.pair,
+        p.uploads.len(),
+        size(p.bytes_up),
+        p.downloads.len(),
+        size(p.bytes_down),
+        p.delete_local.len(),
+        p.delete_remote.len(),
+        p.conflicts.len(),
+        p.unsyncable.len()
+    );
+    for f in &p.uploads {
+        println!("  upload {} ({})", f.path, size(f.size));
+    }
+    for f in &p.downloads {
+        println!("  download {} ({})", f.path, size(f.size));
+    }
+    for f in &p.delete_local {
+        println!("  delete locally (to the trash) {}", f.path);
+    }
+    for f in &p.delete_remote {
+        println!("  delete from the bucket {}", f.path);
+    }
+    for c in &p.conflicts {
+        println!("  conflict {} (your version kept as {})", c.path, c.copy);
+    }
+    for u in &p.unsyncable {
+        println!("  unsyncable ({}): {:?}: {}", u.side, u.name, u.reason);
+    }
+    for w in &p.waiting {
+        println!("  waiting: {w}");
+    }
+    if let Some(why) = &p.needs_confirmation {
+        println!("  the pass would stop and ask first: {why}");
+    }
+}
+
 pub async fn run(api: &Api, args: SyncArgs) -> Result<ExitCode, ApiError> {
+    if args.dry_run {
+        let previews = api.preview(args.pair.as_deref()).await?;
+        if args.json {
+            print_json(&previews);
+        } else if previews.is_empty() {
+            println!("No pairs to sync. Add one with `bucketsync pair add DIR --policy NAME`.");
+        }
+        if !args.json {
+            previews.iter().for_each(print_preview);
+            println!("(dry run: nothing was changed)");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let sink = event_printer(args.json);
     let summaries =
         api.sync(SyncRequest { pair: args.pair, confirm_deletes: args.confirm_deletes }, sink).await?;

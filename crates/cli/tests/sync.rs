@@ -181,7 +181,7 @@ fn daemon_syncs_a_change_it_watched_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "{status:?}");
-    assert!(!home.join("daemon-status.json").exists(), "a clean stop removes the status file");
+    assert!(!home.join("engine-status.json").exists(), "a clean stop removes the status file");
 }
 
 fn unsafe_sigterm(pid: u32) {
@@ -250,4 +250,71 @@ fn bandwidth_limits_are_parsed_or_refused() {
     let r = bucketsync(&home, &["--limit-up", "fast", "status"]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("not a rate"), "{}", r.stderr);
+}
+
+/// One engine per home: while a daemon runs the pairs, `sync` and a second
+/// `daemon` exit 1 naming it, reading commands keep working, and once it
+/// stops `sync` works again.
+#[test]
+fn sync_and_daemon_refuse_while_another_engine_holds_the_home() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, folder) = setup(tmp.path());
+    std::fs::write(folder.join("a.txt"), "alpha").unwrap();
+    let mut daemon = cmd(&home, &["daemon"])
+        .env("BUCKETSYNC_POLL_SECONDS", "3600")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !bucketsync(&home, &["status", "--json"]).stdout.contains("\"idle\"") {
+        assert!(start.elapsed() < Duration::from_secs(60), "the daemon's first pass did not finish");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let refusal =
+        format!("Bucketsync is already syncing this home (the bucketsync daemon, pid {})", daemon.id());
+    for args in [&["sync"][..], &["sync", "docs", "--json"], &["daemon"]] {
+        let r = bucketsync(&home, args);
+        assert_eq!(r.code, 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(&refusal), "{args:?}: {}", r.stderr);
+    }
+    // Reading needs no lock.
+    let status: serde_json::Value = serde_json::from_str(&ok(&home, &["status", "--json"])).unwrap();
+    assert_eq!(status[0]["state"], "idle", "status shows the daemon's live state");
+    ok(&home, &["pair", "list"]);
+    ok(&home, &["policy", "show", "garage"]);
+    unsafe_sigterm(daemon.id());
+    assert!(daemon.wait().unwrap().success());
+    ok(&home, &["sync"]);
+}
+
+/// `sync --dry-run` plans a full pass and changes nothing on either side:
+/// no object, no local file, no sync state (a real pass afterwards still
+/// does all of it).
+#[test]
+fn dry_run_shows_the_plan_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, folder) = setup(tmp.path());
+    std::fs::write(folder.join("a.txt"), "alpha").unwrap();
+    std::fs::create_dir(folder.join("sub")).unwrap();
+    std::fs::write(folder.join("sub/b.txt"), "bravo!").unwrap();
+    let plan: serde_json::Value =
+        serde_json::from_str(&ok(&home, &["sync", "docs", "--dry-run", "--json"])).unwrap();
+    let uploads: Vec<_> =
+        plan[0]["uploads"].as_array().unwrap().iter().map(|u| u["path"].as_str().unwrap()).collect();
+    assert_eq!(uploads, ["a.txt", "sub/b.txt"]);
+    assert_eq!(plan[0]["bytes_up"], 11);
+    assert!(!ok(&home, &["ls", "garage"]).contains("docs/"), "nothing was uploaded");
+    let text = ok(&home, &["sync", "--dry-run"]);
+    assert!(text.contains("would upload 2 file(s)") && text.contains("nothing was changed"), "{text}");
+    let status: serde_json::Value = serde_json::from_str(&ok(&home, &["status", "--json"])).unwrap();
+    assert!(status[0]["recent"].as_array().unwrap().is_empty(), "no journal entries");
+
+    assert!(ok(&home, &["sync"]).contains("2 uploaded"), "the real pass still has everything to do");
+    std::fs::remove_file(folder.join("a.txt")).unwrap();
+    let plan: serde_json::Value = serde_json::from_str(&ok(&home, &["sync", "--dry-run", "--json"])).unwrap();
+    assert_eq!(plan[0]["delete_remote"][0]["path"], "a.txt");
+    assert!(plan[0]["needs_confirmation"].is_null(), "1 of 2 files is the 50 % share: no need to ask");
+    assert!(ok(&home, &["ls", "garage"]).contains("docs/a.txt"), "the dry run deleted nothing");
 }

@@ -192,7 +192,7 @@ pub enum EventKind {
     /// A runner's pass ended with this report (conflicts, unsyncable names,
     /// errors per path): what a dashboard lists until the next pass.
     PassFinished {
-        report: Box<crate::pass::PassReport>,
+        report: Box<crate::report::PassReport>,
     },
 }
 
@@ -234,7 +234,7 @@ impl PairEvents {
     pub fn warning(&self, message: impl Into<String>) {
         self.emit(EventKind::Warning { message: message.into() });
     }
-    pub fn pass_finished(&self, report: crate::pass::PassReport) {
+    pub fn pass_finished(&self, report: crate::report::PassReport) {
         self.emit(EventKind::PassFinished { report: Box::new(report) });
     }
     pub fn done(&self, action: &str, path: &str, bytes: u64) {
