@@ -48,6 +48,40 @@ export class Session {
     return this.cmd("POST", `/element/${el}/click`, {});
   }
 
+  /** Types into an input (real key events, so the page's input handlers run). */
+  type(el, text) {
+    return this.cmd("POST", `/element/${el}/value`, { text });
+  }
+
+  clear(el) {
+    return this.cmd("POST", `/element/${el}/clear`, {});
+  }
+
+  /** Runs a script in the page; `arguments` holds `args`. */
+  execute(script, args = []) {
+    return this.cmd("POST", "/execute/sync", { script, args });
+  }
+
+  setWindowRect(rect) {
+    return this.cmd("POST", "/window/rect", rect);
+  }
+
+  /** Polls `check` (an async function) until it returns a truthy value. */
+  async until(what, check, timeoutMs = 30000) {
+    const deadline = Date.now() + timeoutMs;
+    let last;
+    for (;;) {
+      try {
+        const v = await check();
+        if (v) return v;
+      } catch (e) {
+        last = e;
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
   attribute(el, name) {
     return this.cmd("GET", `/element/${el}/attribute/${name}`);
   }

@@ -23,6 +23,7 @@ const KINDS: ReadonlySet<string> = new Set<ErrorKind>([
   "keyring-unavailable",
   "disk-full",
   "io",
+  "busy",
   "internal",
 ]);
 

@@ -28,4 +28,8 @@ regions: Array<string>, path_style: boolean, access_key_label: string, secret_la
 /**
  * "Public" means entering a public base URL (R2), not an ACL.
  */
-public_needs_base_url: boolean, cors_api: boolean, };
+public_needs_base_url: boolean, cors_api: boolean, 
+/**
+ * Keys can expire (R2 API tokens): ask for the date, remind before it.
+ */
+keys_may_expire: boolean, };

@@ -1,8 +1,23 @@
 // Generated from crates/api/src/command.rs by `cargo test -p bucketsync-api`. Do not edit.
 import { invoke } from "@tauri-apps/api/core";
+import type { ActivityQuery } from "./ActivityQuery";
+import type { ActivityView } from "./ActivityView";
+import type { AddPairRequest } from "./AddPairRequest";
 import type { ApiError } from "./ApiError";
+import type { AppSettings } from "./AppSettings";
+import type { CorsResult } from "./CorsResult";
+import type { Dashboard } from "./Dashboard";
+import type { DraftCheck } from "./DraftCheck";
+import type { DraftTest } from "./DraftTest";
+import type { EngineView } from "./EngineView";
 import type { Overview } from "./Overview";
+import type { PairView } from "./PairView";
+import type { PolicyDraft } from "./PolicyDraft";
+import type { PolicySaved } from "./PolicySaved";
+import type { PolicyView } from "./PolicyView";
+import type { PreviewView } from "./PreviewView";
 import type { ProviderInfo } from "./ProviderInfo";
+import type { UpdatePairRequest } from "./UpdatePairRequest";
 
 /** Every command rejects with an ApiError. */
 export type CommandError = ApiError;
@@ -15,4 +30,118 @@ export function overview(): Promise<Overview> {
 /** The providers the setup wizard offers. */
 export function providers(): Promise<Array<ProviderInfo>> {
   return invoke("providers");
+}
+
+/** Whether this window runs the sync engine, or who does. */
+export function engineState(): Promise<EngineView> {
+  return invoke("engine_state");
+}
+
+/** Tries to start the engine again (after another one quit). */
+export function retryEngine(): Promise<EngineView> {
+  return invoke("retry_engine");
+}
+
+export function listPolicies(): Promise<Array<PolicyView>> {
+  return invoke("list_policies");
+}
+
+/** The wizard's fields checked with the provider's rules, as typed. */
+export function checkPolicy(draft: PolicyDraft): Promise<DraftCheck> {
+  return invoke("check_policy", { draft });
+}
+
+/** Tests the draft against the bucket; nothing is saved. */
+export function testPolicy(draft: PolicyDraft): Promise<DraftTest> {
+  return invoke("test_policy", { draft });
+}
+
+/** Saves the draft after a passing test (or `anyway`). */
+export function savePolicy(draft: PolicyDraft, anyway: boolean): Promise<PolicySaved> {
+  return invoke("save_policy", { draft, anyway });
+}
+
+/** Forgets an abandoned draft and the secret held for it. */
+export function discardDraft(draftId: string): Promise<null> {
+  return invoke("discard_draft", { draftId });
+}
+
+export function removePolicy(name: string): Promise<null> {
+  return invoke("remove_policy", { name });
+}
+
+/** Creates or extends the bucket's CORS rule with these origins. */
+export function applyCors(name: string, origins: Array<string>): Promise<CorsResult> {
+  return invoke("apply_cors", { name, origins });
+}
+
+/** Every pair with its live state and issues, and the engine. */
+export function dashboard(): Promise<Dashboard> {
+  return invoke("dashboard");
+}
+
+export function addPair(req: AddPairRequest): Promise<PairView> {
+  return invoke("add_pair", { req });
+}
+
+/** What a full pass of the pair would do; changes nothing. */
+export function previewPair(name: string): Promise<PreviewView> {
+  return invoke("preview_pair", { name });
+}
+
+/** Folder names under `prefix` in the policy's bucket, for the prefix picker. */
+export function bucketFolders(policy: string, prefix: string): Promise<Array<string>> {
+  return invoke("bucket_folders", { policy, prefix });
+}
+
+export function updatePair(req: UpdatePairRequest): Promise<PairView> {
+  return invoke("update_pair", { req });
+}
+
+/** Removes the pair; files on both sides stay. */
+export function removePair(name: string): Promise<null> {
+  return invoke("remove_pair", { name });
+}
+
+export function syncNow(name: string): Promise<null> {
+  return invoke("sync_now", { name });
+}
+
+export function pausePair(name: string): Promise<PairView> {
+  return invoke("pause_pair", { name });
+}
+
+export function resumePair(name: string): Promise<PairView> {
+  return invoke("resume_pair", { name });
+}
+
+export function pauseAll(): Promise<null> {
+  return invoke("pause_all");
+}
+
+export function resumeAll(): Promise<null> {
+  return invoke("resume_all");
+}
+
+/** Goes ahead with the deletes that were shown. */
+export function confirmDeletes(name: string): Promise<null> {
+  return invoke("confirm_deletes", { name });
+}
+
+/** Refuses the deletes that were shown: the files are kept (restored). */
+export function keepFiles(name: string): Promise<null> {
+  return invoke("keep_files", { name });
+}
+
+/** The journal, newest first. */
+export function activity(query: ActivityQuery): Promise<Array<ActivityView>> {
+  return invoke("activity", { query });
+}
+
+export function settings(): Promise<AppSettings> {
+  return invoke("settings");
+}
+
+export function saveSettings(settings: AppSettings): Promise<AppSettings> {
+  return invoke("save_settings", { settings });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { endpointPrompt, groupProviders, STEPS } from "./steps";
+import { emptyForm, endpointPrompt, groupProviders, stepForFailure, stepOfField, STEPS, suggestName, toDraft } from "./steps";
 import type { ProviderInfo } from "../bindings/ProviderInfo";
 
 function provider(over: Partial<ProviderInfo>): ProviderInfo {
@@ -18,13 +18,37 @@ function provider(over: Partial<ProviderInfo>): ProviderInfo {
     help: [],
     public_needs_base_url: false,
     cors_api: true,
+    keys_may_expire: false,
     ...over,
   };
 }
 
 describe("wizard steps", () => {
-  it("ends with the connection test", () => {
-    expect(STEPS.at(-1)?.id).toBe("test");
+  it("tests before CORS and ends with done", () => {
+    const ids = STEPS.map((s) => s.id);
+    expect(ids.indexOf("test")).toBeLessThan(ids.indexOf("cors"));
+    expect(ids.at(-1)).toBe("done");
+  });
+
+  it("sends the secret only when one was typed, and blank fields as null", () => {
+    const f = { ...emptyForm("b2"), bucket: "Photos 2024", accessKeyId: "004abc" };
+    const d = toDraft(f, "d1", null);
+    expect(d.secret).toBeNull();
+    expect(d.endpoint).toBeNull();
+    expect(d.name).toBe("b2-photos-2024");
+    expect(toDraft({ ...f, secret: "s3cr3t" }, "d1", null).secret).toBe("s3cr3t");
+    expect(suggestName(emptyForm("r2"))).toBe("r2");
+  });
+
+  it("sends a field error to the step that holds the field", () => {
+    expect(stepOfField("endpoint")).toBe("connection");
+    expect(stepOfField("secret")).toBe("access");
+    expect(stepOfField("something-else")).toBeNull();
+  });
+
+  it("sends rejected keys back to the access step, the rest to the connection", () => {
+    expect(stepForFailure("bad-credentials")).toBe("access");
+    expect(stepForFailure("no-such-bucket")).toBe("connection");
   });
 
   it("asks B2 users for the endpoint and reads the region from it", () => {
