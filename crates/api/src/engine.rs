@@ -357,14 +357,16 @@ impl Api {
     }
 
     pub async fn pause_all(&self) -> Result<(), ApiError> {
-        for p in self.store().list_pairs()? {
+        let pairs = self.store().list_pairs()?;
+        for p in pairs {
             self.set_pair_paused(&p.name, true).await?;
         }
         Ok(())
     }
 
     pub async fn resume_all(&self) -> Result<(), ApiError> {
-        for p in self.store().list_pairs()? {
+        let pairs = self.store().list_pairs()?;
+        for p in pairs {
             self.set_pair_paused(&p.name, false).await?;
         }
         Ok(())

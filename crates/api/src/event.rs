@@ -368,6 +368,9 @@ struct UiInner {
     throttle: Mutex<Throttle>,
     /// The last state sent per pair, to notice transitions only once.
     last: Mutex<HashMap<String, PairState>>,
+    /// What each pair was last notified about; cleared once it is idle
+    /// again, so a retry that fails the same way is not news.
+    notified: Mutex<HashMap<String, String>>,
     notices: AtomicBool,
 }
 
@@ -378,6 +381,7 @@ impl UiEvents {
                 emit: Box::new(emit),
                 throttle: Mutex::new(Throttle::new(Duration::from_secs(1) / MAX_PROGRESS_PER_SECOND)),
                 last: Mutex::new(HashMap::new()),
+                notified: Mutex::new(HashMap::new()),
                 notices: AtomicBool::new(true),
             }),
         }
@@ -413,12 +417,10 @@ impl UiEvents {
                         me.send_state(&pair, state);
                     }
                 };
-                match tokio::runtime::Handle::try_current() {
-                    Ok(rt) => {
-                        rt.spawn(flush);
-                    }
-                    // No runtime (a test calling from a plain thread): progress is dropped, never states.
-                    Err(_) => {}
+                // Without a runtime (a plain test thread) held progress waits
+                // for the next state instead; states themselves are never held.
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(flush);
                 }
             }
             Offer::Held { .. } => {}
@@ -429,6 +431,9 @@ impl UiEvents {
         let before =
             self.inner.last.lock().unwrap_or_else(|p| p.into_inner()).insert(pair.to_string(), state.clone());
         let entered = before.as_ref().is_none_or(|b| b.name() != state.name());
+        if matches!(state, PairState::Idle { .. }) {
+            self.inner.notified.lock().unwrap_or_else(|p| p.into_inner()).remove(pair);
+        }
         if entered && state.needs_user() {
             let body = match &state {
                 PairState::NeedsConfirmation { deletes, .. } => format!(
@@ -438,11 +443,19 @@ impl UiEvents {
                 PairState::Error { message, .. } => message.clone(),
                 _ => String::new(),
             };
-            self.notice(NoticeEvent {
-                title: format!("{pair} needs you"),
-                body,
-                pair: Some(pair.to_string()),
-            });
+            let before = self
+                .inner
+                .notified
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(pair.to_string(), body.clone());
+            if before.as_deref() != Some(body.as_str()) {
+                self.notice(NoticeEvent {
+                    title: format!("{pair} needs you"),
+                    body,
+                    pair: Some(pair.to_string()),
+                });
+            }
         }
         self.emit(UiEvent::PairStatus(PairStatusEvent { pair: pair.to_string(), state }));
     }
@@ -614,6 +627,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         ui.state("p", bad_keys.clone());
+        ui.state("p", bad_keys.clone());
+        // A retry that fails the same way is no news either.
+        ui.state("p", PairState::Scanning);
         ui.state("p", bad_keys);
         let notices = |seen: &Mutex<Vec<UiEvent>>| {
             seen.lock().unwrap().iter().filter(|e| matches!(e, UiEvent::Notice(_))).count()
@@ -624,6 +640,6 @@ mod tests {
         ui.state("p", PairState::NeedsConfirmation { reason: "x".into(), deletes: vec![] });
         assert_eq!(notices(&seen), 1, "notifications off");
         let statuses = seen.lock().unwrap().iter().filter(|e| matches!(e, UiEvent::PairStatus(_))).count();
-        assert_eq!(statuses, 4);
+        assert_eq!(statuses, 6);
     }
 }

@@ -42,7 +42,7 @@ pub struct LockHolder {
 /// The held lock; dropping it releases the lock.
 #[derive(Debug)]
 pub struct HomeLock {
-    _file: File,
+    file: File,
     path: PathBuf,
 }
 
@@ -91,7 +91,7 @@ pub fn acquire(home: &Path, holder: Holder) -> Result<HomeLock, ApiError> {
         .expect("a lock record serialises");
     file.set_len(0).and_then(|_| file.seek(SeekFrom::Start(0))).map_err(io)?;
     file.write_all(record.as_bytes()).and_then(|_| file.sync_data()).map_err(io)?;
-    Ok(HomeLock { _file: file, path })
+    Ok(HomeLock { file, path })
 }
 
 fn read_holder(file: &mut File) -> Option<LockHolder> {
@@ -112,7 +112,7 @@ pub fn holder(home: &Path) -> Option<LockHolder> {
 impl Drop for HomeLock {
     fn drop(&mut self) {
         // A clean exit leaves no record behind (a crash leaves one whose pid is dead).
-        let _ = self._file.set_len(0);
+        let _ = self.file.set_len(0);
     }
 }
 

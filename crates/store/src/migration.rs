@@ -93,14 +93,15 @@ pub fn migrations() -> Migrations<'static> {
             ) STRICT;
             CREATE INDEX journal_pair_at ON journal(pair_id, at_ms);",
         ),
-        // 3: the desktop app's settings (poll interval, concurrency, ...) as
-        // key/value text, and when a policy's keys expire (R2 tokens can
-        // carry a TTL) so the app can remind ahead of time.
+        // 3: home-wide settings by name (the desktop app's poll interval,
+        // concurrency, ...; issue 8's trash retention), and when a policy's
+        // keys expire (R2 tokens can carry a TTL) so the app can remind
+        // ahead of time.
         M::up(
             "CREATE TABLE setting (
-                key    TEXT PRIMARY KEY,
+                name   TEXT PRIMARY KEY,
                 value  TEXT NOT NULL
-            ) STRICT, WITHOUT ROWID;
+            ) STRICT;
 
             CREATE TABLE key_expiry (
                 policy_id    INTEGER PRIMARY KEY REFERENCES policy(id) ON DELETE CASCADE,

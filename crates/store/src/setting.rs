@@ -1,22 +1,22 @@
-//! The `setting` table: the app's settings as key/value text. The meaning of
-//! each key (and its default) belongs to bucketsync-api's settings module.
+//! The `setting` table: home-wide settings by name (e.g. how many days the
+//! trash keeps files), as text.
 
 use crate::{Result, Store};
 use rusqlite::{params, OptionalExtension};
 
 impl Store {
-    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+    pub fn setting(&self, name: &str) -> Result<Option<String>> {
         Ok(self
             .conn()
-            .query_row("SELECT value FROM setting WHERE key = ?1", [key], |r| r.get(0))
+            .query_row("SELECT value FROM setting WHERE name = ?1", [name], |r| r.get(0))
             .optional()?)
     }
 
-    pub fn set_setting(&mut self, key: &str, value: &str) -> Result<()> {
+    pub fn set_setting(&mut self, name: &str, value: &str) -> Result<()> {
         self.conn().execute(
-            "INSERT INTO setting (key, value) VALUES (?1, ?2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, value],
+            "INSERT INTO setting (name, value) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            params![name, value],
         )?;
         Ok(())
     }
@@ -24,14 +24,12 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::Store;
-
     #[test]
-    fn absent_until_set_then_overwritten() {
-        let mut s = Store::open_in_memory().unwrap();
-        assert_eq!(s.setting("poll-seconds").unwrap(), None);
-        s.set_setting("poll-seconds", "60").unwrap();
-        s.set_setting("poll-seconds", "30").unwrap();
-        assert_eq!(s.setting("poll-seconds").unwrap().as_deref(), Some("30"));
+    fn settings_round_trip_and_replace() {
+        let mut s = crate::Store::open_in_memory().unwrap();
+        assert_eq!(s.setting("trash_keep_days").unwrap(), None);
+        s.set_setting("trash_keep_days", "7").unwrap();
+        s.set_setting("trash_keep_days", "9").unwrap();
+        assert_eq!(s.setting("trash_keep_days").unwrap().as_deref(), Some("9"));
     }
 }

@@ -4,7 +4,7 @@ import { commands, inTauri, toApiError } from "./backend";
 import type { ApiError } from "./bindings/ApiError";
 import type { Dashboard } from "./bindings/Dashboard";
 import type { PolicyView } from "./bindings/PolicyView";
-import { onEngine, onNotice, onPairPass, onPairStatus, onPairWarning } from "./bindings/events";
+import { onEngine, onPairPass, onPairStatus, onPairWarning } from "./bindings/events";
 
 export interface Toast {
   id: number;
@@ -61,7 +61,8 @@ export async function listen(): Promise<void> {
     void refresh();
   });
   await onPairWarning(({ pair, message }) => toast(`${pair}: ${message}`, "warn"));
-  await onNotice(({ title, body }) => toast(`${title}: ${body}`, "warn"));
+  // Notices become native notifications (Rust shows them); the cards
+  // already show the same thing here.
   await onEngine((engine) => {
     if (live.dashboard) live.dashboard.engine = engine;
     void refresh();
