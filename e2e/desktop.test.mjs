@@ -117,9 +117,9 @@ test("a new user connects a bucket, syncs a folder, and recovers from the usual 
   );
   assert.equal(added.code, 0, added.stderr);
   const bucketKeys = () => {
-    const r = run(cliBin, ["--home", observer, "ls", "obs:photos/", "--json"], obsEnv);
+    const r = run(cliBin, ["--home", observer, "ls", "obs:photos/", "--recursive", "--json"], obsEnv);
     assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout).map((o) => o.key);
+    return JSON.parse(r.stdout).filter((o) => !o.folder).map((o) => o.key);
   };
   const inBucket = (key) => session.until(`${key} in the bucket`, () => bucketKeys().includes(key));
 

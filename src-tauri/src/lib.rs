@@ -63,15 +63,6 @@ async fn start_engine(app: tauri::AppHandle) {
 }
 
 pub fn run() {
-<<<<<<< HEAD
-    tauri::Builder::default()
-=======
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BUCKETSYNC_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
     let app = tauri::Builder::default()
         // First: a second launch only focuses the first window.
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| show_window(app)))
@@ -82,7 +73,6 @@ pub fn run() {
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             Some(vec![MINIMIZED]),
         ))
->>>>>>> 6fdf68d (desktop: engine in the app (lock held, runners in-process, events relayed, notifications), tray with status and Pause all/Resume all/Open/Quit, close hides to tray, one instance, async one-line commands gated by the app manifest and granted by a strict capability (no core:default), stricter CSP)
         .setup(|app| {
             let home = bucketsync_api::home::resolve(None);
             app.manage(bucketsync_api::log::init(&home, "bucketsync-desktop"));

@@ -20,8 +20,7 @@ use bucketsync_remote::listing::DELIMITER;
 use bucketsync_remote::{CopyLimits, CopySource, ErrorKind as RemoteKind, Remote, S3Remote};
 use bucketsync_store::{PairRow, PolicyRow};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use ts_rs::TS;
 

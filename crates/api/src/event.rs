@@ -156,6 +156,11 @@ fn fault(kind: FaultKind) -> (ErrorKind, Option<String>, Option<Fix>) {
         FaultKind::DiskFull => {
             (ErrorKind::DiskFull, Some("The disk is full. Free some space.".into()), Some(Fix::FreeDiskSpace))
         }
+        FaultKind::ReadOnly => (
+            ErrorKind::Io,
+            Some("Bucketsync cannot write in the folder (read-only, or no permission). Make it writable, then sync now.".into()),
+            Some(Fix::CheckFolderPermissions),
+        ),
         FaultKind::Io => (ErrorKind::Io, None, None),
         FaultKind::IgnoreFile => (
             ErrorKind::InvalidInput,

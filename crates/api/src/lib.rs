@@ -90,7 +90,7 @@ impl Api {
             Arc::new(tokio::sync::Semaphore::new(slots.max(1)));
     }
 
-    fn transfer_slots(&self) -> Arc<tokio::sync::Semaphore> {
+    pub(crate) fn transfer_slots(&self) -> Arc<tokio::sync::Semaphore> {
         self.transfer_slots.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 

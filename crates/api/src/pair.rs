@@ -140,7 +140,7 @@ impl Api {
             req.max_delete_percent.unwrap_or(row.max_delete_percent),
         )?;
         self.store().update_pair_settings(&row.name, &mode, max_delete)?;
-        self.engine_restart_pairs(&[row.name.clone()]).await;
+        self.engine_restart_pairs(std::slice::from_ref(&row.name)).await;
         self.pair_view(&row.name)
     }
 

@@ -522,7 +522,9 @@ async fn operations_under_a_synced_prefix_follow_up_with_a_pass() {
             mode: None,
             name: Some("s".into()),
             max_delete_percent: Some(100),
+            paused: false,
         })
+        .await
         .unwrap();
     let page = f
         .api

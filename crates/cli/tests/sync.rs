@@ -316,5 +316,5 @@ fn dry_run_shows_the_plan_and_changes_nothing() {
     let plan: serde_json::Value = serde_json::from_str(&ok(&home, &["sync", "--dry-run", "--json"])).unwrap();
     assert_eq!(plan[0]["delete_remote"][0]["path"], "a.txt");
     assert!(plan[0]["needs_confirmation"].is_null(), "1 of 2 files is the 50 % share: no need to ask");
-    assert!(ok(&home, &["ls", "garage"]).contains("docs/a.txt"), "the dry run deleted nothing");
+    assert!(ok(&home, &["ls", "garage:docs/"]).contains("a.txt"), "the dry run deleted nothing");
 }

@@ -194,7 +194,7 @@ impl Scratch {
             dyn_remote,
             store.clone(),
             limits,
-            api.transfer_slots.clone(),
+            api.transfer_slots(),
             Arc::new(bucketsync_engine::clock::SystemClock),
         );
         Ok(Scratch { transfers, pair_id, store, remote })

@@ -3,4 +3,4 @@
 /**
  * What kind of trouble a pass or an action met, in terms of what to do.
  */
-export type FaultKind = "root-missing" | "unreadable" | "state-mismatch" | { "remote": string } | "disk-full" | "io" | "ignore-file" | "store";
+export type FaultKind = "root-missing" | "unreadable" | "state-mismatch" | { "remote": string } | "disk-full" | "read-only" | "io" | "ignore-file" | "store";
