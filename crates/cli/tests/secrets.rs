@@ -124,7 +124,18 @@ fn canary_secrets_never_leak_anywhere() {
     // Error paths.
     cli.add_policy("wrong", &server.endpoint, &bucket, &id, "WRONG");
     std::fs::create_dir_all(tmp.path().join("w")).unwrap();
-    cli.ok(&["pair", "add", tmp.path().join("w").to_str().unwrap(), "--policy", "wrong", "--name", "w"]);
+    cli.ok(&[
+        "pair",
+        "add",
+        tmp.path().join("w").to_str().unwrap(),
+        "--policy",
+        "wrong",
+        "--name",
+        "w",
+        "--prefix",
+        "w/",
+    ]);
+    // (its own prefix: the same bucket as 'docs', and pairs there must not overlap)
     std::fs::write(tmp.path().join("w/x.txt"), "x").unwrap();
     for args in [&["policy", "probe", "wrong"][..], &["sync", "w", "--json"], &["ls", "wrong:"]] {
         let run = cli.run(args);
