@@ -825,7 +825,9 @@ impl Mover<'_> {
         };
         let noop = bucketsync_engine::transfer::NoProgress;
         let result = async {
-            scratch.transfers.download(&object, &tmp, &noop).await.map_err(|e| e.to_string())?;
+            // Our own temp file, made empty just above.
+            let ours = bucketsync_engine::transfer::LocalExpect::Anything;
+            scratch.transfers.download(&object, &tmp, &ours, &noop).await.map_err(|e| e.to_string())?;
             let meta = std::fs::metadata(&tmp).map_err(|e| e.to_string())?;
             let state = bucketsync_engine::snapshot::stat(&meta);
             scratch

@@ -11,7 +11,7 @@ use crate::keypath;
 use crate::plan::Action;
 use crate::report::{ActionError, PassReport};
 use crate::snapshot::{self, LocalFile, RemoteFile};
-use crate::transfer::{TransferError, Transfers};
+use crate::transfer::{rename_noreplace, LocalExpect, TransferError, Transfers};
 use crate::trash::Trash;
 use bucketsync_remote::Remote;
 use bucketsync_store::{BaselineRow, JournalRow, Store, StoreError};
@@ -370,8 +370,42 @@ impl Executor<'_> {
         keep
     }
 
+    /// Drops the deletes whose local path is no longer empty: a file that
+    /// came back (restored, saved again, synced by another tool) since the
+    /// scan saw it gone. Looked at after the HEADs, right before the
+    /// delete; the next pass decides (it uploads the file).
+    fn still_gone_locally(
+        &self,
+        out: &mut PassReport,
+        deletes: Vec<(String, RemoteFile)>,
+    ) -> Vec<(String, RemoteFile)> {
+        deletes
+            .into_iter()
+            .filter(|(path, _)| match self.abs(path).symlink_metadata() {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+                Ok(_) => {
+                    self.events
+                        .warning(format!("{path} is back in the folder; not deleting it in the bucket"));
+                    out.waiting.push(path.clone());
+                    false
+                }
+                // Not knowing what is there is no reason to delete.
+                Err(e) => {
+                    out.errors.push(ActionError::new(
+                        path.clone(),
+                        "delete-remote",
+                        FaultKind::of_io(&e),
+                        format!("{}: {e}", self.abs(path).display()),
+                    ));
+                    false
+                }
+            })
+            .collect()
+    }
+
     async fn delete_remote(&self, out: &mut PassReport, deletes: Vec<(String, RemoteFile)>) {
         let deletes = self.still_as_listed(out, deletes).await;
+        let deletes = self.still_gone_locally(out, deletes);
         for chunk in deletes.chunks(1000) {
             let keys: Vec<String> = chunk.iter().map(|(_, r)| r.key.clone()).collect();
             let refused = match self.remote.delete_batch(&keys).await {
@@ -416,11 +450,19 @@ impl Executor<'_> {
                 Ok(Done::Uploaded(bytes))
             }
             Action::Download { path, remote, local } => {
-                match local {
-                    Some(l) => self.unchanged(path, l)?,
-                    None => self.still_absent(path)?,
-                }
-                self.download(path, remote).await?;
+                // Checked now (no transfer for a file that already moved)
+                // and again right before the rename (one that moves meanwhile).
+                let expect = match local {
+                    Some(l) => {
+                        self.unchanged(path, l)?;
+                        LocalExpect::File(l.clone())
+                    }
+                    None => {
+                        self.still_absent(path)?;
+                        LocalExpect::Absent
+                    }
+                };
+                self.download(path, remote, &expect).await?;
                 Ok(Done::Downloaded(remote.size))
             }
             Action::Conflict { path, copy, local, remote, upload_copy } => {
@@ -446,12 +488,19 @@ impl Executor<'_> {
         Ok(size)
     }
 
-    /// Returns the hash of the content written.
-    async fn download(&self, rel: &str, remote: &RemoteFile) -> Result<String, Failure> {
+    /// Returns the hash of the content written. `expect`: what the plan saw
+    /// at `rel`; anything else found there at the end is kept and the
+    /// download dropped (the next pass plans again, a conflict then).
+    async fn download(
+        &self,
+        rel: &str,
+        remote: &RemoteFile,
+        expect: &LocalExpect,
+    ) -> Result<String, Failure> {
         self.make_parents(rel)?;
         let down = self
             .transfers
-            .download(&remote.meta(), &self.abs(rel), self.progress)
+            .download(&remote.meta(), &self.abs(rel), expect, self.progress)
             .await
             .map_err(download_failure)?;
         let hash = down.local.hash.clone().unwrap_or_default();
@@ -472,14 +521,19 @@ impl Executor<'_> {
         self.unchanged(rel, local)?;
         self.still_absent(copy)?;
         let (abs, abs_copy) = (self.abs(rel), self.abs(copy));
-        std::fs::rename(&abs, &abs_copy).map_err(|e| write_failure(&abs, e))?;
-        let remote_hash = match self.download(rel, remote).await {
+        // Never onto a file that took the copy's name since the check.
+        rename_noreplace(&abs, &abs_copy).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Failure::Changed,
+            _ => write_failure(&abs, e),
+        })?;
+        // The name is free now; a file saved under it while the remote
+        // version downloads is kept (the download expects nothing there).
+        let remote_hash = match self.download(rel, remote, &LocalExpect::Absent).await {
             Ok(h) => h,
             Err(e) => {
-                // Put the local version back under its name; nothing is lost either way.
-                if abs.symlink_metadata().is_err() {
-                    let _ = std::fs::rename(&abs_copy, &abs);
-                }
+                // Put the local version back under its name unless another
+                // took it meanwhile; nothing is lost either way.
+                let _ = rename_noreplace(&abs_copy, &abs);
                 return Err(e);
             }
         };

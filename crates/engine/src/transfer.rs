@@ -103,6 +103,20 @@ pub struct Uploaded {
     pub local: LocalFile,
 }
 
+/// What the download's destination must still be when the file lands: what
+/// the plan saw there. Anything else is someone's newer version, kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocalExpect {
+    /// Nothing (a new file): the final rename refuses to replace whatever
+    /// appeared meanwhile, atomically.
+    Absent,
+    /// This version of a file (size, mtime, inode), replaced only if it is
+    /// still that right before the rename.
+    File(LocalFile),
+    /// Whatever is there (the bucket browser's explicit overwrite).
+    Anything,
+}
+
 /// A finished download.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Downloaded {
@@ -131,6 +145,8 @@ pub enum TransferError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{} changed while it was being uploaded; it will be sent once it is stable", path.display())]
     ChangedDuringUpload { path: PathBuf },
+    #[error("{} changed while its download ran; it was kept, and the next pass looks again", path.display())]
+    LocalChanged { path: PathBuf },
     #[error("the download of {key} failed verification: {reason}")]
     Verify { key: String, reason: String },
     #[error("the disk is full (writing {})", path.display())]
@@ -146,7 +162,7 @@ impl TransferError {
         Some(match self {
             TransferError::Remote(e) => FaultKind::Remote(e.kind),
             TransferError::Io { source, .. } => FaultKind::of_io(source),
-            TransferError::ChangedDuringUpload { .. } => return None,
+            TransferError::ChangedDuringUpload { .. } | TransferError::LocalChanged { .. } => return None,
             // Bytes that did not add up: the server (or the wire) failed.
             TransferError::Verify { .. } => FaultKind::Remote(ErrorKind::Server),
             TransferError::DiskFull { .. } => FaultKind::DiskFull,
@@ -253,15 +269,18 @@ impl Transfers {
 
     /// Downloads `object` into a temp file in `dest`'s folder (parallel
     /// ranged GETs), verifies it (size; ETag and `sha256` metadata when they
-    /// can be checked), fsyncs it, sets its mtime and renames it onto `dest`.
-    /// `dest`'s parent folder must exist. On failure nothing is left behind.
+    /// can be checked), fsyncs it, sets its mtime and renames it onto `dest`
+    /// if `dest` is still as `expect` says; otherwise fails with
+    /// [`TransferError::LocalChanged`] and leaves `dest` alone. `dest`'s
+    /// parent folder must exist. On failure nothing is left behind.
     pub async fn download(
         &self,
         object: &ObjectMeta,
         dest: &Path,
+        expect: &LocalExpect,
         progress: &dyn Progress,
     ) -> Result<Downloaded, TransferError> {
-        download::download(self, object, dest, progress).await
+        download::download(self, object, dest, expect, progress).await
     }
 
     /// At pair start: resumes the pair's recorded multipart uploads whose
@@ -316,6 +335,35 @@ pub(crate) fn same_version(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool
         && a.len() == b.len()
         && (a.mtime(), a.mtime_nsec()) == (b.mtime(), b.mtime_nsec())
         && (a.ctime(), a.ctime_nsec()) == (b.ctime(), b.ctime_nsec())
+}
+
+/// Renames `from` to `to` unless something exists at `to` (then
+/// `AlreadyExists`), atomically: no check-then-rename window in which a
+/// file created at `to` would be replaced. File systems without
+/// `RENAME_NOREPLACE` get the closest non-atomic equivalent.
+pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "a NUL byte in a path"))
+    };
+    let (cfrom, cto) = (c(from)?, c(to)?);
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let r = unsafe {
+        libc::renameat2(libc::AT_FDCWD, cfrom.as_ptr(), libc::AT_FDCWD, cto.as_ptr(), libc::RENAME_NOREPLACE)
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINVAL) | Some(libc::ENOSYS) => match to.symlink_metadata() {
+            Ok(_) => Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists)),
+            Err(m) if m.kind() == std::io::ErrorKind::NotFound => std::fs::rename(from, to),
+            Err(m) => Err(m),
+        },
+        _ => Err(e),
+    }
 }
 
 /// The stat of `path` (following nothing: symbolic links are never synced).

@@ -6,7 +6,9 @@ mod support;
 
 use bucketsync_engine::clock::SystemClock;
 use bucketsync_engine::snapshot::{self, LocalFile};
-use bucketsync_engine::transfer::{Progress, TransferError, TransferLimits, Transfers, TEMP_PREFIX};
+use bucketsync_engine::transfer::{
+    LocalExpect, Progress, TransferError, TransferLimits, Transfers, TEMP_PREFIX,
+};
 use bucketsync_remote::{Addressing, Connection, ErrorKind, Remote, RemoteError, S3Remote, Secret};
 use bucketsync_store::{PairRow, PolicyRow, Store};
 use bucketsync_testserver::S3Server;
@@ -186,7 +188,7 @@ async fn small_and_empty_files_round_trip(server: &S3Server) {
             std::fs::write(&dest, b"older copy").unwrap();
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
-        let got = t.download(&head, &dest, &Counted::default()).await.unwrap();
+        let got = t.download(&head, &dest, &LocalExpect::Anything, &Counted::default()).await.unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), data);
         assert_eq!(got.local, hashed(&state(&dest), sha(&data)));
         assert_eq!(state(&dest).mtime_ms, st.mtime_ms, "the download gets the object's mtime");
@@ -236,7 +238,7 @@ async fn multipart_round_trip(server: &S3Server) {
     std::fs::create_dir(&down).unwrap();
     let dest = down.join("big.bin");
     let progress = Counted::default();
-    let got = t.download(&head, &dest, &progress).await.unwrap();
+    let got = t.download(&head, &dest, &LocalExpect::Anything, &progress).await.unwrap();
     assert!(std::fs::read(&dest).unwrap() == data, "byte-for-byte equal");
     assert_eq!(got.local.hash, Some(sha(&data)));
     assert_eq!(state(&dest).mtime_ms, st.mtime_ms);
@@ -330,7 +332,7 @@ async fn download_of_a_changed_or_mismatching_object_fails(server: &S3Server) {
     let listed = e.s3.put_bytes("doc.txt", Bytes::from_static(b"version one"), &[]).await.unwrap();
     e.s3.put_bytes("doc.txt", Bytes::from_static(b"version two!"), &[]).await.unwrap();
     let dest = down.join("doc.txt");
-    let err = t.download(&listed, &dest, &Counted::default()).await.unwrap_err();
+    let err = t.download(&listed, &dest, &LocalExpect::Anything, &Counted::default()).await.unwrap_err();
     assert!(matches!(err, TransferError::Verify { .. }), "{err:?}");
     assert!(!dest.exists(), "no file at dest");
 
@@ -340,7 +342,7 @@ async fn download_of_a_changed_or_mismatching_object_fails(server: &S3Server) {
     let head = e.s3.head("bad.txt").await.unwrap();
     let dest = down.join("bad.txt");
     std::fs::write(&dest, b"local copy").unwrap();
-    let err = t.download(&head, &dest, &Counted::default()).await.unwrap_err();
+    let err = t.download(&head, &dest, &LocalExpect::Anything, &Counted::default()).await.unwrap_err();
     assert!(matches!(err, TransferError::Verify { .. }), "{err:?}");
     assert_eq!(std::fs::read(&dest).unwrap(), b"local copy");
     assert!(temp_files_in(&down).is_empty(), "temp files are removed on failure");
@@ -386,7 +388,7 @@ async fn transient_faults_are_retried_and_permanent_ones_are_not() {
     assert!(e.store.lock().unwrap().list_uploads(e.pair_id).unwrap().is_empty());
     let head = e.s3.head("f.bin").await.unwrap();
     let dest = e.files.join("f.copy");
-    t.download(&head, &dest, &Counted::default()).await.unwrap();
+    t.download(&head, &dest, &LocalExpect::Anything, &Counted::default()).await.unwrap();
     assert!(std::fs::read(&dest).unwrap() == data);
 
     // Permission denied is not retried; the upload stays recorded for later.
@@ -412,7 +414,7 @@ async fn transient_faults_are_retried_and_permanent_ones_are_not() {
         );
     let t = transfers(corrupt, e.store.clone(), small_limits());
     let dest = e.files.join("f.corrupt");
-    let err = t.download(&head, &dest, &Counted::default()).await.unwrap_err();
+    let err = t.download(&head, &dest, &LocalExpect::Anything, &Counted::default()).await.unwrap_err();
     assert!(matches!(err, TransferError::Verify { .. }), "{err:?}");
     assert!(!dest.exists());
     assert!(temp_files_in(&e.files).is_empty());
@@ -603,7 +605,7 @@ async fn download_onto_a_full_disk_is_disk_full() {
     let meta = e.s3.put_bytes("big", Bytes::from(data), &[]).await.unwrap();
     let disk = SmallDisk::mount("1m");
     let dest = disk.dir.path().join("big");
-    let err = t.download(&meta, &dest, &Counted::default()).await.unwrap_err();
+    let err = t.download(&meta, &dest, &LocalExpect::Anything, &Counted::default()).await.unwrap_err();
     assert!(matches!(err, TransferError::DiskFull { .. }), "{err:?}");
     assert!(!dest.exists());
     assert!(temp_files_in(disk.dir.path()).is_empty(), "the temp file is removed");

@@ -659,7 +659,14 @@ impl Api {
             }
         }
         progress.emit("running", None);
-        match scratch.transfers.download(object, &target, &progress).await {
+        // Without --overwrite, a file that appears at the target while the
+        // object downloads is not replaced either.
+        let expect = if req.overwrite {
+            bucketsync_engine::transfer::LocalExpect::Anything
+        } else {
+            bucketsync_engine::transfer::LocalExpect::Absent
+        };
+        match scratch.transfers.download(object, &target, &expect, &progress).await {
             Ok(d) => {
                 progress.emit("done", None);
                 let mut t = lock(tally);

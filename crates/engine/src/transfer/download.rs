@@ -2,7 +2,8 @@
 //! verify, fsync, set mtime, rename.
 
 use super::{
-    Downloaded, Progress, TransferError, Transfers, DOWNLOAD_RANGE_SIZE, SHA256_METADATA, TEMP_PREFIX,
+    rename_noreplace, Downloaded, LocalExpect, Progress, TransferError, Transfers, DOWNLOAD_RANGE_SIZE,
+    SHA256_METADATA, TEMP_PREFIX,
 };
 use crate::snapshot::{self, hex, LocalFile};
 use bucketsync_remote::ObjectMeta;
@@ -79,6 +80,7 @@ pub(super) async fn download(
     t: &Transfers,
     object: &ObjectMeta,
     dest: &Path,
+    expect: &LocalExpect,
     progress: &dyn Progress,
 ) -> Result<Downloaded, TransferError> {
     let key = object.key.as_str();
@@ -173,7 +175,8 @@ pub(super) async fn download(
         let file = file.clone();
         let tmp = tmp_path.clone();
         let dest = dest.to_path_buf();
-        blocking(&tmp_path.clone(), move || finish_file(&file, &tmp, &dest, size, mtime_ms)).await?
+        let expect = expect.clone();
+        blocking(&tmp_path.clone(), move || finish_file(&file, &tmp, &dest, &expect, size, mtime_ms)).await?
     };
     guard.armed = false;
     Ok(Downloaded { local: LocalFile { hash: Some(sha256), ..local } })
@@ -193,11 +196,14 @@ fn check_same(then: &ObjectMeta, now: &ObjectMeta, when: &str) -> Result<(), Tra
 
 /// Checks the length on disk, sets the mtime, fsyncs the file, renames it
 /// onto `dest` and fsyncs the folder, so a crash leaves either the old file
-/// or the complete new one.
+/// or the complete new one. The rename happens only if `dest` is still as
+/// the plan saw it (`expect`): a file saved or created there while the
+/// download ran is someone's newer version and is never replaced.
 fn finish_file(
     file: &File,
     tmp: &Path,
     dest: &Path,
+    expect: &LocalExpect,
     size: u64,
     mtime_ms: Option<i64>,
 ) -> Result<LocalFile, TransferError> {
@@ -222,7 +228,26 @@ fn finish_file(
     }
     file.sync_all().map_err(io)?;
     let local = snapshot::stat(&file.metadata().map_err(io)?);
-    std::fs::rename(tmp, dest).map_err(|e| TransferError::io(dest, e))?;
+    let changed = || TransferError::LocalChanged { path: dest.to_path_buf() };
+    match expect {
+        // Atomic: nothing that appears at `dest` can be replaced.
+        LocalExpect::Absent => rename_noreplace(tmp, dest).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => changed(),
+            _ => TransferError::io(dest, e),
+        })?,
+        // The last look, right before the rename (there is no atomic
+        // "replace if unchanged"; the window is this stat to the rename).
+        LocalExpect::File(seen) => {
+            match dest.symlink_metadata() {
+                Ok(m) if m.is_file() && snapshot::stat(&m).same_stat(seen) => {}
+                Ok(_) => return Err(changed()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(changed()),
+                Err(e) => return Err(TransferError::io(dest, e)),
+            }
+            std::fs::rename(tmp, dest).map_err(|e| TransferError::io(dest, e))?
+        }
+        LocalExpect::Anything => std::fs::rename(tmp, dest).map_err(|e| TransferError::io(dest, e))?,
+    }
     if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
         File::open(dir).and_then(|d| d.sync_all()).map_err(|e| TransferError::io(dir, e))?;
     }
