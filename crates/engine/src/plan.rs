@@ -152,6 +152,26 @@ fn same_content(l: &LocalFile, r: &RemoteFile) -> bool {
     l.size == r.size && l.hash.is_some() && l.hash == r.sha256
 }
 
+/// Local paths at and below which nothing may be decided. However a scan
+/// names an unknown folder (`dir`, `dir/`, or `""` for the whole root),
+/// it covers the folder and everything below it. Looked up by each
+/// ancestor of a path, so many of them keep a pass linear.
+struct Unknown<'a> {
+    roots: BTreeSet<&'a str>,
+}
+
+impl<'a> Unknown<'a> {
+    fn new(names: impl IntoIterator<Item = &'a str>) -> Self {
+        Unknown { roots: names.into_iter().map(|n| n.trim_end_matches('/')).collect() }
+    }
+
+    fn covers(&self, path: &str) -> bool {
+        self.roots.contains("")
+            || self.roots.contains(path)
+            || path.match_indices('/').any(|(i, _)| self.roots.contains(&path[..i]))
+    }
+}
+
 /// Plans one pass.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let mut out = Plan::default();
@@ -182,20 +202,14 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     out.unsyncable.sort();
     out.unsyncable.dedup();
 
-    let unknown = |path: &str| {
-        input
-            .local
-            .unreadable
-            .iter()
-            .any(|d| path == d || (path.starts_with(d.as_str()) && path[d.len()..].starts_with('/')))
-    };
+    let unknown = Unknown::new(input.local.unreadable.iter().map(String::as_str));
     let paths: BTreeSet<&str> =
         all_present.iter().copied().chain(input.base.keys().map(String::as_str)).collect();
     // Every name a conflict copy must not take.
     let mut taken: BTreeSet<String> = paths.iter().map(|p| p.to_string()).collect();
 
     for path in paths {
-        if collisions.contains_key(path) || unknown(path) {
+        if collisions.contains_key(path) || unknown.covers(path) {
             continue;
         }
         let b = input.base.get(path);

@@ -86,24 +86,47 @@ pub fn check_root(root: &Path) -> Result<(), ScanError> {
     }
 }
 
+/// One folder's entries as the scan reads them.
+pub type Entries = Box<dyn Iterator<Item = std::io::Result<std::fs::DirEntry>>>;
+
 /// Walks `root` without following symbolic links. Ignored paths are left
 /// out; names that cannot be keys are listed as unsyncable.
 pub fn scan_local(root: &Path, rules: &IgnoreRules) -> Result<LocalSnapshot, ScanError> {
+    scan_local_with(root, rules, &|_, entries| Box::new(entries))
+}
+
+/// [`scan_local`] with a seam: `entries` gets each folder's relative path
+/// (`""` for the root) and its listing, and returns what the scan reads.
+/// Tests inject a read error part-way through a folder with it; such
+/// errors (a failing disk, a dropped network share) cannot be provoked
+/// on demand, and root, as CI runs, ignores permissions.
+pub fn scan_local_with(
+    root: &Path,
+    rules: &IgnoreRules,
+    entries: &dyn Fn(&str, std::fs::ReadDir) -> Entries,
+) -> Result<LocalSnapshot, ScanError> {
     check_root(root)?;
     let mut snap = LocalSnapshot::default();
-    let entries =
+    let listing =
         std::fs::read_dir(root).map_err(|source| ScanError::RootUnreadable { path: root.into(), source })?;
-    let mut stack: Vec<(String, std::fs::ReadDir)> = vec![(String::new(), entries)];
-    while let Some((dir_rel, mut entries)) = stack.pop() {
+    // Folders are kept as `rel/` (`""` for the root), so a name appends directly.
+    let mut stack: Vec<(String, Entries)> = vec![(String::new(), entries("", listing))];
+    while let Some((dir_rel, mut entries_of_dir)) = stack.pop() {
         let mut pending = Vec::new();
         loop {
-            let entry = match entries.next() {
+            let entry = match entries_of_dir.next() {
                 None => break,
                 Some(Ok(e)) => e,
-                Some(Err(_)) => {
-                    snap.unreadable.push(dir_rel.clone());
-                    break;
-                }
+                // The rest of this folder is unknown. Recorded under the
+                // folder's own path (no trailing `/`), as the planner names
+                // paths; the root failing is the root being unreadable.
+                Some(Err(source)) => match dir_rel.strip_suffix('/') {
+                    Some(dir) => {
+                        snap.unreadable.push(dir.to_string());
+                        break;
+                    }
+                    None => return Err(ScanError::RootUnreadable { path: root.into(), source }),
+                },
             };
             let name = entry.file_name();
             let Some(name) = name.to_str() else {
@@ -125,7 +148,7 @@ pub fn scan_local(root: &Path, rules: &IgnoreRules) -> Result<LocalSnapshot, Sca
                     continue;
                 }
                 match std::fs::read_dir(entry.path()) {
-                    Ok(sub) => pending.push((format!("{rel}/"), sub)),
+                    Ok(sub) => pending.push((format!("{rel}/"), entries(&rel, sub))),
                     Err(_) => snap.unreadable.push(rel),
                 }
                 continue;
@@ -345,6 +368,91 @@ mod tests {
             assert_eq!(snap.unreadable, ["locked"]);
             assert!(snap.files.is_empty());
         }
+    }
+
+    /// Reads folder `folder` (relative, `""` for the root) up to `n`
+    /// entries, then fails as a dying disk or a dropped share would.
+    fn fail_after(folder: &'static str, n: usize) -> impl Fn(&str, std::fs::ReadDir) -> Entries {
+        move |dir, listing| {
+            if dir == folder {
+                let failure = std::io::Error::other("injected read error");
+                Box::new(listing.take(n).chain(std::iter::once(Err(failure))))
+            } else {
+                Box::new(listing)
+            }
+        }
+    }
+
+    /// Base rows and an unchanged remote for every file of `snap`: a pair in sync.
+    fn in_sync(snap: &LocalSnapshot) -> (BTreeMap<String, BaselineRow>, RemoteSnapshot) {
+        let mut base = BTreeMap::new();
+        let mut listing = RemoteSnapshot::default();
+        for (path, l) in &snap.files {
+            let r = RemoteFile { key: path.clone(), ..remote(l.size, &format!("e:{path}")) };
+            base.insert(
+                path.clone(),
+                BaselineRow {
+                    path: path.clone(),
+                    local: l.clone(),
+                    remote_etag: r.etag.clone(),
+                    remote_size: r.size,
+                    remote_mtime_ms: None,
+                    synced_ms: l.mtime_ms + 60_000,
+                },
+            );
+            listing.files.insert(path.clone(), r);
+        }
+        (base, listing)
+    }
+
+    fn plan_of(
+        base: &BTreeMap<String, BaselineRow>,
+        local: &LocalSnapshot,
+        remote: &RemoteSnapshot,
+    ) -> crate::plan::Plan {
+        crate::plan::plan(&crate::plan::PlanInput {
+            base,
+            local,
+            remote,
+            mode: crate::pair::Mode::TwoWay,
+            now_ms: i64::MAX / 2,
+            device: "d",
+            quiet_ms: 0,
+            folds_case: false,
+        })
+    }
+
+    /// Issue 8, point 4: a read error part-way through a folder left the
+    /// folder recorded as `sub/`, which the planner's "unknown" check did
+    /// not match, so the files it never listed read as deleted locally.
+    #[test]
+    fn a_read_error_mid_folder_leaves_what_was_not_listed_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("sub/deep")).unwrap();
+        for f in ["sub/a", "sub/b", "sub/c", "sub/deep/d", "top"] {
+            std::fs::write(root.join(f), f).unwrap();
+        }
+        let full = scan_local(root, &rules()).unwrap();
+        assert_eq!(full.files.len(), 5);
+        let (base, remote) = in_sync(&full);
+
+        let partial = scan_local_with(root, &rules(), &fail_after("sub", 1)).unwrap();
+        assert_eq!(partial.unreadable, ["sub"], "the folder, as the planner names paths");
+        assert!(partial.files.len() < 5, "the scan stopped part-way through sub: {:?}", partial.files);
+        let plan = plan_of(&base, &partial, &remote);
+        assert!(plan.actions.is_empty(), "nothing below an unreadable folder is decided: {:?}", plan.actions);
+    }
+
+    /// The root failing part-way is the root being unreadable: the pass stops.
+    #[test]
+    fn a_read_error_mid_root_stops_the_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["a", "b", "c"] {
+            std::fs::write(dir.path().join(f), f).unwrap();
+        }
+        let result = scan_local_with(dir.path(), &rules(), &fail_after("", 1));
+        assert!(matches!(result, Err(ScanError::RootUnreadable { .. })), "{result:?}");
     }
 
     #[test]

@@ -334,6 +334,39 @@ fn unknown_and_colliding_paths_are_never_decided() {
     assert_eq!(names, ["x", "x/y"]);
 }
 
+/// However a folder is named in `unreadable` (as a path, with a trailing
+/// `/`, or `""` for the whole root), nothing below it is decided: its
+/// base rows are not local deletes (issue 8, point 4).
+#[test]
+fn every_spelling_of_an_unreadable_folder_protects_what_is_below() {
+    let base: BTreeMap<_, _> = [("sub/a", "base"), ("sub/deep/b", "base"), ("top", "base")]
+        .into_iter()
+        .map(|(p, c)| (p.to_string(), base_row(p, c)))
+        .collect();
+    let remote = RemoteSnapshot {
+        files: base
+            .keys()
+            .map(|p| (p.clone(), RemoteFile { key: p.clone(), ..remote_file(Same).unwrap() }))
+            .collect(),
+        ..Default::default()
+    };
+    for (unreadable, decided) in [("sub", &["top"][..]), ("sub/", &["top"][..]), ("", &[][..])] {
+        let local = LocalSnapshot { unreadable: vec![unreadable.into()], ..Default::default() };
+        let p = plan(&PlanInput {
+            base: &base,
+            local: &local,
+            remote: &remote,
+            mode: Mode::TwoWay,
+            now_ms: NOW,
+            device: "d",
+            quiet_ms: 0,
+            folds_case: false,
+        });
+        let paths: Vec<_> = p.actions.iter().map(|a| a.path()).collect();
+        assert_eq!(paths, decided, "unreadable {unreadable:?}: {:?}", p.actions);
+    }
+}
+
 // ---- property test: a simulated world driven through plan + a model executor ----
 
 const PATHS: [&str; 3] = ["a.txt", "d/b.txt", "d/e/c"];
