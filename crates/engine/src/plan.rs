@@ -202,7 +202,16 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     out.unsyncable.sort();
     out.unsyncable.dedup();
 
-    let unknown = Unknown::new(input.local.unreadable.iter().map(String::as_str));
+    // What the scan could not read or cannot sync (a symbolic link, a FIFO
+    // or socket where a synced file or folder was) is unknown, and so is
+    // everything below it: its base rows are not deletes, and nothing is
+    // written (or trashed) through it.
+    let unknown =
+        Unknown::new(
+            input.local.unreadable.iter().map(String::as_str).chain(
+                input.local.unsyncable.iter().filter(|u| u.side == Side::Local).map(|u| u.name.as_str()),
+            ),
+        );
     let paths: BTreeSet<&str> =
         all_present.iter().copied().chain(input.base.keys().map(String::as_str)).collect();
     // Every name a conflict copy must not take.

@@ -284,3 +284,62 @@ async fn an_unmounted_folder_deletes_nothing_even_when_confirmed() {
     assert!(matches!(result, Err(PassError::NeedsConfirmation(_))), "{result:?}");
     assert_eq!(other.listing().await, before, "nothing deleted in the bucket");
 }
+
+/// Issue 8, point 5: a synced folder replaced by a symbolic link (moved to
+/// another disk and linked back), a synced file replaced by a FIFO and
+/// another by a socket. The scan cannot sync them; nothing at or below them
+/// is decided, even with a 100 % delete share and the bucket changing
+/// below the link: no remote deletes, nothing downloaded or trashed
+/// through the link. Put back, everything syncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_and_special_files_where_synced_ones_were_are_left_alone() {
+    use bucketsync_engine::keypath::Reason;
+    let (remote, other, bucket) = garage("shapes");
+    let mut dev = device(remote, &bucket, None);
+    dev.ctx.pair.max_delete_percent = 100;
+    for f in ["photos/a.jpg", "photos/b.jpg", "photos/2024/c.jpg", "pipe", "sock", "keep.txt"] {
+        dev.write(f, f);
+    }
+    dev.sync().await;
+
+    let elsewhere = dev.tmp.path().join("other-disk/photos");
+    std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
+    std::fs::rename(dev.root.join("photos"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, dev.root.join("photos")).unwrap();
+    std::fs::remove_file(dev.root.join("pipe")).unwrap();
+    let status = Command::new("mkfifo").arg(dev.root.join("pipe")).status().unwrap();
+    assert!(status.success());
+    std::fs::remove_file(dev.root.join("sock")).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(dev.root.join("sock")).unwrap();
+    // Another client adds and deletes below the linked folder.
+    other.put("photos/new.jpg", "new elsewhere").await;
+    other.0.delete_batch(&["f/photos/a.jpg".to_string()]).await.unwrap();
+    let before = other.listing().await;
+
+    let r = dev.pass().await.unwrap();
+    assert!(r.deleted_remote.is_empty(), "{r:?}");
+    assert!(r.deleted_local.is_empty() && r.downloaded.is_empty() && r.errors.is_empty(), "{r:?}");
+    let mut seen: Vec<_> = r.unsyncable.iter().map(|u| (u.name.as_str(), u.reason.clone())).collect();
+    seen.sort_by_key(|(n, _)| *n);
+    assert_eq!(
+        seen,
+        [("photos", Reason::SymbolicLink), ("pipe", Reason::SpecialFile), ("sock", Reason::SpecialFile)]
+    );
+    assert_eq!(other.listing().await, before, "the bucket is left as the other client made it");
+    let mut there: Vec<_> = support::device::files_below(&elsewhere);
+    there.sort();
+    assert_eq!(there, ["2024/c.jpg", "a.jpg", "b.jpg"], "nothing written or trashed through the link");
+
+    // Put back as a folder and files: the bucket's changes land, nothing else moves.
+    std::fs::remove_file(dev.root.join("photos")).unwrap();
+    std::fs::rename(&elsewhere, dev.root.join("photos")).unwrap();
+    for f in ["pipe", "sock"] {
+        std::fs::remove_file(dev.root.join(f)).unwrap();
+        dev.write(f, f);
+    }
+    let r = dev.sync().await;
+    assert_eq!(r.downloaded, ["photos/new.jpg"]);
+    assert_eq!(r.deleted_local, ["photos/a.jpg"]);
+    assert!(r.deleted_remote.is_empty() && r.uploaded.is_empty(), "{r:?}");
+    dev.assert_quiet().await;
+}

@@ -367,6 +367,50 @@ fn every_spelling_of_an_unreadable_folder_protects_what_is_below() {
     }
 }
 
+/// A symbolic link, FIFO or socket where a synced folder or file was: the
+/// scan reports it as unsyncable, and nothing at or below it is decided
+/// (its base rows are not deletes, nothing is downloaded through it)
+/// (issue 8, point 5).
+#[test]
+fn nothing_at_or_below_an_unsyncable_local_name_is_decided() {
+    let base: BTreeMap<_, _> =
+        [("photos/a", "base"), ("photos/2024/b", "base"), ("pipe", "base"), ("top", "base")]
+            .into_iter()
+            .map(|(p, c)| (p.to_string(), base_row(p, c)))
+            .collect();
+    let mut remote = RemoteSnapshot {
+        files: base
+            .keys()
+            .map(|p| (p.clone(), RemoteFile { key: p.clone(), ..remote_file(Same).unwrap() }))
+            .collect(),
+        ..Default::default()
+    };
+    remote.files.insert(
+        "photos/new".into(),
+        RemoteFile { key: "photos/new".into(), ..remote_file(Edit("n")).unwrap() },
+    );
+    remote.files.remove("photos/a");
+    let local = LocalSnapshot {
+        files: [("top".to_string(), local_file(Same).unwrap())].into(),
+        unsyncable: vec![
+            Unsyncable { side: Side::Local, name: "photos".into(), reason: keypath::Reason::SymbolicLink },
+            Unsyncable { side: Side::Local, name: "pipe".into(), reason: keypath::Reason::SpecialFile },
+        ],
+        ..Default::default()
+    };
+    let p = plan(&PlanInput {
+        base: &base,
+        local: &local,
+        remote: &remote,
+        mode: Mode::TwoWay,
+        now_ms: NOW,
+        device: "d",
+        quiet_ms: 0,
+        folds_case: false,
+    });
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+}
+
 // ---- property test: a simulated world driven through plan + a model executor ----
 
 const PATHS: [&str; 3] = ["a.txt", "d/b.txt", "d/e/c"];
