@@ -342,7 +342,7 @@ impl Api {
                 });
                 continue;
             }
-            let req = SyncRequest { pair: Some(pair.name.clone()), confirm_deletes: false };
+            let req = SyncRequest { pair: Some(pair.name.clone()), ..Default::default() };
             let view = match self.sync(req, EventSink::none()).await {
                 Ok(mut summaries) => match summaries.pop() {
                     Some(s) if s.error.is_some() => FollowUpView {

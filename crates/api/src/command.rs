@@ -134,10 +134,12 @@ commands! {
     fn resume_pair(name: String) -> PairView;
     fn pause_all() -> ();
     fn resume_all() -> ();
-    /// Goes ahead with the deletes that were shown.
-    fn confirm_deletes(name: String) -> ();
-    /// Refuses the deletes that were shown: the files are kept (restored).
-    fn keep_files(name: String) -> ();
+    /// Goes ahead with the deletes of the list shown (its id); refused with
+    /// a `stale` error when another list waits by now.
+    fn confirm_deletes(name: String, set: String) -> ();
+    /// Refuses the deletes of the list shown (its id): the files are kept
+    /// (restored); refused with a `stale` error when another list waits.
+    fn keep_files(name: String, set: String) -> ();
 
     // Activity and settings.
     /// The journal, newest first.

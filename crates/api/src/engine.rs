@@ -345,15 +345,34 @@ impl Api {
         }
     }
 
-    /// Goes ahead with the deletes the pair stopped at.
-    pub async fn confirm_deletes(&self, name: &str) -> Result<(), ApiError> {
-        self.send(name, Command::ConfirmDeletes).await
+    /// Goes ahead with the deletes of list `set`, as shown; refused (and
+    /// nothing deleted) when the list waiting is another one by now.
+    pub async fn confirm_deletes(&self, name: &str, set: &str) -> Result<(), ApiError> {
+        self.check_waiting_list(name, set)?;
+        self.send(name, Command::ConfirmDeletes { set: set.to_string() }).await
     }
 
-    /// Refuses the deletes the pair stopped at: nothing is deleted, and the
-    /// next pass copies each file back to the side it is missing from.
-    pub async fn keep_files(&self, name: &str) -> Result<(), ApiError> {
-        self.send(name, Command::KeepFiles).await
+    /// Refuses the deletes of list `set`: nothing is deleted, and the next
+    /// pass copies each file back to the side it is missing from. Refused
+    /// when the list waiting is another one by now.
+    pub async fn keep_files(&self, name: &str, set: &str) -> Result<(), ApiError> {
+        self.check_waiting_list(name, set)?;
+        self.send(name, Command::KeepFiles { set: set.to_string() }).await
+    }
+
+    /// The list the user decided on must be the one waiting. (The runner
+    /// checks again before acting: a pass may replace the list meanwhile.)
+    fn check_waiting_list(&self, name: &str, set: &str) -> Result<(), ApiError> {
+        let row = self.pair_row(name)?;
+        let pending = self.store().pending_deletes(row.id)?;
+        match pending {
+            Some(p) if p.set_id == set => Ok(()),
+            Some(p) => Err(crate::sync::stale_list(
+                set,
+                &[format!("{name} waits for list {} with {} file(s)", p.set_id, p.deletes.len())],
+            )),
+            None => Err(crate::sync::stale_list(set, &[])),
+        }
     }
 
     pub async fn pause_all(&self) -> Result<(), ApiError> {
@@ -413,5 +432,97 @@ impl Shared {
         if let Err(e) = status.write(&self.home) {
             tracing::warn!(error = %e, "cannot write the engine status file");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bucketsync_store::{PendingDelete, PendingDeleteSet, PolicyRow};
+
+    /// A home with one pair whose list of deletes `shown` waits.
+    fn home_with_waiting_list(shown: &str) -> (tempfile::TempDir, Api) {
+        let tmp = tempfile::tempdir().unwrap();
+        let api = Api::open(tmp.path()).unwrap();
+        let policy_id = api
+            .store()
+            .insert_policy(&PolicyRow {
+                id: 0,
+                name: "g".into(),
+                provider: "garage".into(),
+                endpoint: Some("http://127.0.0.1:1".into()),
+                region: "garage".into(),
+                bucket: "b".into(),
+                addressing: "path-style".into(),
+                public: false,
+                cdn_url: None,
+                account_id: None,
+                access_key_id: "k".into(),
+                secret_source: "env:UNUSED".into(),
+                created_ms: 0,
+                updated_ms: 0,
+            })
+            .unwrap();
+        let pair_id = api
+            .store()
+            .insert_pair(&PairRow {
+                id: 0,
+                name: "docs".into(),
+                policy_id,
+                local_root: tmp.path().join("docs").display().to_string(),
+                prefix: "docs/".into(),
+                mode: "two-way".into(),
+                paused: false,
+                max_delete_percent: 50,
+                bucket: "b".into(),
+                created_ms: 0,
+            })
+            .unwrap();
+        api.store()
+            .put_pending_deletes(&PendingDeleteSet {
+                pair_id,
+                set_id: shown.into(),
+                why: "share".into(),
+                reason: "3 of 4".into(),
+                asked_ms: 0,
+                confirmed: false,
+                deletes: vec![PendingDelete {
+                    side: "remote".into(),
+                    path: "a".into(),
+                    version: "1:e".into(),
+                }],
+            })
+            .unwrap();
+        (tmp, api)
+    }
+
+    /// The app's Confirm and Keep name the list on screen; another list
+    /// waiting by now is refused as stale, before the runner is told.
+    #[tokio::test]
+    async fn a_decision_on_a_list_that_is_not_waiting_is_refused_as_stale() {
+        let (_tmp, api) = home_with_waiting_list("current");
+        for e in [
+            api.confirm_deletes("docs", "earlier").await.unwrap_err(),
+            api.keep_files("docs", "earlier").await.unwrap_err(),
+        ] {
+            assert_eq!(e.kind, ErrorKind::Stale, "{e:?}");
+            assert!(e.message.contains("earlier") && e.message.contains("current"), "{}", e.message);
+        }
+        // The list waiting passes the check (and then needs a running engine).
+        assert_eq!(api.confirm_deletes("docs", "current").await.unwrap_err().kind, ErrorKind::Busy);
+    }
+
+    /// `sync --confirm-deletes=ID` with an ID no pair waits for runs nothing.
+    #[tokio::test]
+    async fn sync_confirming_a_list_that_is_not_waiting_is_refused_before_any_pass() {
+        let (_tmp, api) = home_with_waiting_list("current");
+        let req = crate::sync::SyncRequest {
+            pair: Some("docs".into()),
+            confirm_deletes: true,
+            confirm_set: Some("earlier".into()),
+        };
+        let e = api.sync(req, EventSink::none()).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Stale, "{e:?}");
+        assert!(e.message.contains("docs waits for list current"), "{}", e.message);
     }
 }

@@ -30,6 +30,9 @@ pub enum ErrorKind {
     Io,
     /// Another engine (the desktop app, a daemon) runs this home's pairs.
     Busy,
+    /// What the request names changed since it was shown (a list of
+    /// deletes to confirm): look at it again.
+    Stale,
     /// A bug or an unexpected state.
     Internal,
 }

@@ -67,6 +67,9 @@ pub enum PairState {
     },
     Paused,
     NeedsConfirmation {
+        /// The list's id: Confirm and Keep send it back, so they apply to
+        /// exactly this list (a list that changed meanwhile is refused).
+        id: String,
         reason: String,
         deletes: Vec<PlannedDeleteView>,
     },
@@ -187,7 +190,8 @@ impl From<&PairStatus> for PairState {
                 }
             }
             PairStatus::Paused => PairState::Paused,
-            PairStatus::NeedsConfirmation { reason, deletes } => PairState::NeedsConfirmation {
+            PairStatus::NeedsConfirmation { id, reason, deletes } => PairState::NeedsConfirmation {
+                id: id.clone(),
                 reason: reason.clone(),
                 deletes: deletes
                     .iter()
@@ -604,7 +608,7 @@ mod tests {
     #[test]
     fn the_tray_shows_what_needs_the_user_first() {
         let idle = PairState::Idle { last_sync_ms: None };
-        let ask = PairState::NeedsConfirmation { reason: "x".into(), deletes: vec![] };
+        let ask = PairState::NeedsConfirmation { id: "i".into(), reason: "x".into(), deletes: vec![] };
         assert_eq!(Overall::of(true, [&idle, &PairState::Scanning]), Overall::Syncing);
         assert_eq!(Overall::of(true, [&PairState::Scanning, &ask]), Overall::NeedsYou);
         assert_eq!(Overall::of(true, [&PairState::Paused]), Overall::Paused);
@@ -642,7 +646,7 @@ mod tests {
         assert_eq!(notices(&seen), 1, "the second identical state is no news");
         ui.set_notices(false);
         ui.state("p", PairState::Scanning);
-        ui.state("p", PairState::NeedsConfirmation { reason: "x".into(), deletes: vec![] });
+        ui.state("p", PairState::NeedsConfirmation { id: "i".into(), reason: "x".into(), deletes: vec![] });
         assert_eq!(notices(&seen), 1, "notifications off");
         let statuses = seen.lock().unwrap().iter().filter(|e| matches!(e, UiEvent::PairStatus(_))).count();
         assert_eq!(statuses, 6);

@@ -7,7 +7,7 @@ pub use bucketsync_engine::event::{Event, EventKind, EventSink, PairStatus};
 use bucketsync_engine::event::{FaultKind, PairEvents};
 pub use bucketsync_engine::keypath::{Reason, Side, Unsyncable};
 use bucketsync_engine::pair::Mode;
-use bucketsync_engine::pass::{run_pass, Pair, PassContext, PassError, PassOptions};
+use bucketsync_engine::pass::{run_pass, Confirm, Pair, PassContext, PassError, PassOptions};
 pub use bucketsync_engine::report::{ActionError, PassReport};
 pub use bucketsync_engine::runner::RunnerConfig;
 use bucketsync_engine::transfer::{TransferLimits, Transfers};
@@ -41,6 +41,9 @@ impl SyncSummary {
 
 #[derive(Clone, Debug, Serialize, TS)]
 pub struct ConfirmationView {
+    /// The list's id: `sync --confirm-deletes=ID` (or the app's Confirm)
+    /// applies exactly this list.
+    pub id: String,
     pub reason: String,
     pub deletes: Vec<PlannedDeleteView>,
 }
@@ -55,9 +58,14 @@ pub struct PlannedDeleteView {
 pub struct SyncRequest {
     /// One pair by name; every pair that is not paused when absent.
     pub pair: Option<String>,
-    /// Go ahead with deletes a guard would stop.
+    /// Go ahead with the deletes the last refused pass showed (only those:
+    /// a pass that would delete anything else asks again).
     #[serde(default)]
     pub confirm_deletes: bool,
+    /// With `confirm_deletes`: the id of the list meant (as printed); a list
+    /// that changed since is refused instead of confirmed.
+    #[serde(default)]
+    pub confirm_set: Option<String>,
 }
 
 /// A pair's state for `status`.
@@ -190,6 +198,18 @@ pub struct ObjectView {
     pub last_modified_ms: Option<i64>,
 }
 
+/// A confirmation (or a keep) of a list of deletes that is not the one
+/// waiting: it changed since it was shown, or was already decided.
+pub(crate) fn stale_list(id: &str, waiting: &[String]) -> ApiError {
+    let now =
+        if waiting.is_empty() { "no deletes wait for confirmation".to_string() } else { waiting.join("; ") };
+    ApiError::new(
+        ErrorKind::Stale,
+        format!("the list of deletes {id} is no longer the one waiting ({now}); nothing was deleted"),
+    )
+    .with_hint("look at the list waiting now and confirm that one (`bucketsync sync` prints it)")
+}
+
 pub(crate) fn summary_of(report: PassReport) -> SyncSummary {
     SyncSummary { converged: report.converged(), report, needs_confirmation: None, error: None }
 }
@@ -199,6 +219,7 @@ fn pass_error(pair: &str, e: PassError) -> SyncSummary {
     match e {
         PassError::NeedsConfirmation(n) => {
             s.needs_confirmation = Some(ConfirmationView {
+                id: n.id,
                 reason: n.reason,
                 deletes: n
                     .deletes
@@ -288,8 +309,9 @@ impl Api {
             Some(name) => vec![self.pair_row(name)?],
             None => self.store().list_pairs()?.into_iter().filter(|p| !p.paused).collect(),
         };
+        let confirm = self.confirmations(&req, &rows)?;
         let mut out = Vec::new();
-        for row in rows {
+        for (row, confirm) in rows.into_iter().zip(confirm) {
             let ctx = match self.pass_context(&row, sink.clone()).await {
                 Ok(ctx) => ctx,
                 Err(e) => {
@@ -297,11 +319,37 @@ impl Api {
                     continue;
                 }
             };
-            let opts = PassOptions { confirm_deletes: req.confirm_deletes, recover_uploads: true };
+            let opts = PassOptions { confirm, recover_uploads: true };
             out.push(match run_pass(&ctx, opts).await {
                 Ok(report) => summary_of(report),
                 Err(e) => pass_error(&row.name, e),
             });
+        }
+        Ok(out)
+    }
+
+    /// What each pair's pass confirms. Without an id, each pair's list
+    /// waiting (the one the last refused run printed); with one, only the
+    /// pair whose waiting list has that id, and a list that changed since
+    /// it was printed is refused here, before anything runs.
+    fn confirmations(&self, req: &SyncRequest, rows: &[PairRow]) -> Result<Vec<Option<Confirm>>, ApiError> {
+        if !req.confirm_deletes {
+            return Ok(vec![None; rows.len()]);
+        }
+        let Some(id) = &req.confirm_set else { return Ok(vec![Some(Confirm::LastShown); rows.len()]) };
+        let store = self.store();
+        let mut out = Vec::with_capacity(rows.len());
+        let mut waiting = Vec::new();
+        for row in rows {
+            let pending = store.pending_deletes(row.id)?;
+            let meant = pending.as_ref().is_some_and(|p| p.set_id == *id);
+            if let (Some(p), false) = (&pending, meant) {
+                waiting.push(format!("{} waits for list {}", row.name, p.set_id));
+            }
+            out.push(meant.then(|| Confirm::Set(id.clone())));
+        }
+        if out.iter().all(Option::is_none) {
+            return Err(stale_list(id, &waiting));
         }
         Ok(out)
     }

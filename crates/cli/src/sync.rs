@@ -17,9 +17,18 @@ pub struct SyncArgs {
     pub pair: Option<String>,
     #[arg(long)]
     pub json: bool,
-    /// Go ahead with deletes a guard stopped (after reading the list it printed)
-    #[arg(long, conflicts_with = "dry_run")]
-    pub confirm_deletes: bool,
+    /// Go ahead with the deletes the previous run stopped at and printed, only
+    /// those (anything else asks again); `=ID` names the list as printed, and
+    /// is refused if another list waits by now
+    #[arg(
+        long,
+        value_name = "ID",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "",
+        conflicts_with = "dry_run"
+    )]
+    pub confirm_deletes: Option<String>,
     /// Plan a full pass and print what it would do; change nothing on either side
     #[arg(long)]
     pub dry_run: bool,
@@ -96,8 +105,8 @@ fn describe_status(status: &PairStatus) -> String {
             format!("transferring ({files_done}/{files_total} files)")
         }
         PairStatus::Paused => "paused".into(),
-        PairStatus::NeedsConfirmation { reason, deletes } => {
-            format!("needs confirmation: {reason} ({} deletes waiting)", deletes.len())
+        PairStatus::NeedsConfirmation { id, reason, deletes } => {
+            format!("needs confirmation: {reason} ({} deletes waiting, list {id})", deletes.len())
         }
         PairStatus::Error { message, retry_at_ms, .. } => match retry_at_ms {
             Some(_) => format!("error: {message} (will retry)"),
@@ -106,7 +115,7 @@ fn describe_status(status: &PairStatus) -> String {
     }
 }
 
-fn print_summary(summary: &SyncSummary) {
+fn print_summary(summary: &SyncSummary, confirmed: bool) {
     let s = &summary.report;
     if let Some(e) = &summary.error {
         println!("{}: error: {}", s.pair, e.message);
@@ -117,10 +126,18 @@ fn print_summary(summary: &SyncSummary) {
     }
     if let Some(n) = &summary.needs_confirmation {
         println!("{}: needs confirmation: {}", s.pair, n.reason);
+        if confirmed {
+            println!("  the list changed since it was confirmed: this is the new one");
+        }
         for d in &n.deletes {
             println!("  would delete from {}: {}", d.side, d.path);
         }
-        println!("  nothing was deleted; to go ahead run `bucketsync sync {} --confirm-deletes`", s.pair);
+        println!("  nothing was deleted (list {}, {} file(s))", n.id, n.deletes.len());
+        println!(
+            "  to delete exactly these: bucketsync sync {} --confirm-deletes={} \
+             (if anything else would be deleted by then, it asks again)",
+            s.pair, n.id
+        );
         return;
     }
     println!(
@@ -218,8 +235,14 @@ pub async fn run(api: &Api, args: SyncArgs) -> Result<ExitCode, ApiError> {
         return Ok(ExitCode::SUCCESS);
     }
     let sink = event_printer(args.json);
-    let summaries =
-        api.sync(SyncRequest { pair: args.pair, confirm_deletes: args.confirm_deletes }, sink).await?;
+    let confirmed = args.confirm_deletes.is_some();
+    let request = SyncRequest {
+        pair: args.pair,
+        confirm_deletes: confirmed,
+        // `--confirm-deletes` alone: the list the previous run printed.
+        confirm_set: args.confirm_deletes.filter(|id| !id.is_empty()),
+    };
+    let summaries = api.sync(request, sink).await?;
     let ok = summaries.iter().all(|s| s.converged && s.error.is_none() && s.needs_confirmation.is_none());
     if args.json {
         print_json(&summaries);
@@ -227,7 +250,7 @@ pub async fn run(api: &Api, args: SyncArgs) -> Result<ExitCode, ApiError> {
         println!("No pairs to sync. Add one with `bucketsync pair add DIR --policy NAME`.");
     } else {
         for s in &summaries {
-            print_summary(s);
+            print_summary(s, confirmed);
         }
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })

@@ -136,6 +136,34 @@ fn sync_exits_1_when_deletes_need_confirmation() {
     assert!(ls.contains("docs/3") && !ls.contains("docs/1"), "{ls}");
 }
 
+/// Issue 8, point 6: `sync --confirm-deletes` confirms the list the
+/// previous refused run printed, and only that: a file deleted since is
+/// not deleted with it; the run asks again, printing the new list.
+#[test]
+fn confirm_deletes_applies_only_the_list_that_was_printed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, folder) = setup(tmp.path());
+    for n in ["1", "2", "3", "4", "5", "6"] {
+        std::fs::write(folder.join(n), n).unwrap();
+    }
+    ok(&home, &["sync"]);
+    for n in ["1", "2", "3", "4"] {
+        std::fs::remove_file(folder.join(n)).unwrap();
+    }
+    let r = bucketsync(&home, &["sync"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("would delete from bucket: 5"), "{}", r.stdout);
+    std::fs::remove_file(folder.join("5")).unwrap();
+
+    let r = bucketsync(&home, &["sync", "--confirm-deletes"]);
+    assert_eq!(r.code, 1, "the list changed: asked again\n{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("would delete from bucket: 5"), "the new list is printed: {}", r.stdout);
+    let ls = ok(&home, &["ls", "garage", "--recursive"]);
+    for n in ["1", "2", "3", "4", "5", "6"] {
+        assert!(ls.contains(&format!("docs/{n}")), "nothing deleted: {ls}");
+    }
+}
+
 #[test]
 fn sync_exits_1_and_deletes_nothing_when_the_folder_is_missing() {
     let tmp = tempfile::tempdir().unwrap();

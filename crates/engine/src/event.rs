@@ -26,6 +26,9 @@ pub enum PairStatus {
     },
     Paused,
     NeedsConfirmation {
+        /// The list's id: confirming or keeping names it, so a decision
+        /// applies to exactly the list shown.
+        id: String,
         reason: String,
         deletes: Vec<PlannedDelete>,
     },

@@ -54,12 +54,24 @@ pub struct PassContext {
     pub events: PairEvents,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct PassOptions {
-    /// The user confirmed the deletes a guard stopped.
-    pub confirm_deletes: bool,
+    /// The user confirmed a list of deletes a guard stopped at. It lets
+    /// those deletes through and nothing else: a pass that would delete
+    /// anything not on it asks again.
+    pub confirm: Option<Confirm>,
     /// Resume or abort the pair's recorded multipart uploads first (at pair start).
     pub recover_uploads: bool,
+}
+
+/// Which list of deletes a confirmation is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Confirm {
+    /// The list with this id, as shown (the app, `sync --confirm-deletes=ID`).
+    Set(String),
+    /// The list the pair's last refused pass showed (`sync --confirm-deletes`
+    /// after a run that printed it).
+    LastShown,
 }
 
 /// Why a pass stopped before executing.
@@ -113,9 +125,11 @@ pub async fn run_pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport
                 .events
                 .status(PairStatus::Idle { last_sync_ms: report.converged().then(|| ctx.clock.now_ms()) }),
         },
-        Err(PassError::NeedsConfirmation(n)) => ctx
-            .events
-            .status(PairStatus::NeedsConfirmation { reason: n.reason.clone(), deletes: n.deletes.clone() }),
+        Err(PassError::NeedsConfirmation(n)) => ctx.events.status(PairStatus::NeedsConfirmation {
+            id: n.id.clone(),
+            reason: n.reason.clone(),
+            deletes: n.deletes.clone(),
+        }),
         Err(e) => {
             let kind = e.kind().unwrap_or(FaultKind::Store);
             ctx.events.status(PairStatus::Error {
@@ -276,11 +290,12 @@ pub async fn preview_pass(ctx: &PassContext) -> Result<Preview, PassError> {
         unreadable: planned.unreadable.clone(),
         ..Default::default()
     };
+    let confirmed = confirmed_deletes(ctx)?;
     p.needs_confirmation = guard::check(
         &planned.plan,
         planned.base_files,
         planned.local_files,
-        DeleteGuard { max_delete_percent: ctx.pair.max_delete_percent, confirmed: false },
+        DeleteGuard { max_delete_percent: ctx.pair.max_delete_percent, confirmed: confirmed.as_ref() },
     )
     .err()
     .map(|n| n.reason);
@@ -337,13 +352,33 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
     report.waiting = planned.waiting.clone();
     report.unreadable = unreadable;
 
-    guard::check(
+    if let Some(confirm) = &opts.confirm {
+        confirm_deletes(ctx, confirm)?;
+    }
+    let confirmed = confirmed_deletes(ctx)?;
+    let checked = guard::check(
         &planned,
         base_files,
         local_files,
-        DeleteGuard { max_delete_percent: pair.max_delete_percent, confirmed: opts.confirm_deletes },
-    )
-    .map_err(PassError::NeedsConfirmation)?;
+        DeleteGuard { max_delete_percent: pair.max_delete_percent, confirmed: confirmed.as_ref() },
+    );
+    {
+        let mut store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+        match &checked {
+            // Asked: this is the list a confirmation must name from now on.
+            Err(asked) => store.put_pending_deletes(&asked.to_row(pair.id, ctx.clock.now_ms(), false))?,
+            // Going ahead: a confirmation is used once, and a list no
+            // longer asked about confirms nothing later.
+            Ok(()) => store.clear_pending_deletes(pair.id)?,
+        }
+    }
+    if let (Err(_), Some(_)) = (&checked, &confirmed) {
+        ctx.events.warning(
+            "the deletes this pass would make are not all on the list that was confirmed; \
+             nothing was deleted, and the new list waits for confirmation",
+        );
+    }
+    checked.map_err(PassError::NeedsConfirmation)?;
 
     let (files_total, bytes_total) =
         planned.actions.iter().filter(|a| a.transfers()).fold((0, 0), |(n, b), a| {
@@ -380,6 +415,39 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
         let _ = store.trim_journal(pair.id, 10_000);
     }
     Ok(report)
+}
+
+/// Marks the pair's pending list of deletes confirmed, if it is the one
+/// meant. A confirmation of a list that is no longer pending (it changed,
+/// or was applied) confirms nothing; the pass then asks with the list it
+/// would delete now.
+fn confirm_deletes(ctx: &PassContext, confirm: &Confirm) -> Result<(), PassError> {
+    let mut store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(pending) = store.pending_deletes(ctx.pair.id)? else { return Ok(()) };
+    let meant = match confirm {
+        Confirm::Set(id) => *id == pending.set_id,
+        Confirm::LastShown => true,
+    };
+    if meant {
+        store.confirm_pending_deletes(ctx.pair.id, &pending.set_id)?;
+    } else {
+        ctx.events.warning(format!(
+            "the deletes confirmed are no longer the ones waiting (list {} is, with {} file(s)); \
+             nothing is deleted until that list is confirmed",
+            pending.set_id,
+            pending.deletes.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The list of deletes the user confirmed for this pair, if any.
+fn confirmed_deletes(ctx: &PassContext) -> Result<Option<NeedsConfirmation>, PassError> {
+    let store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(store
+        .pending_deletes(ctx.pair.id)?
+        .filter(|p| p.confirmed)
+        .and_then(|p| NeedsConfirmation::from_row(&p)))
 }
 
 /// Whether the file system of `root` treats `A` and `a` as one name.

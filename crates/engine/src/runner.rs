@@ -5,8 +5,7 @@
 //! the bucket poll runs a full pass anyway).
 
 use crate::event::{EventSink, PairEvents, PairStatus};
-use crate::guard::NeedsConfirmation;
-use crate::pass::{run_pass, PassContext, PassError, PassOptions};
+use crate::pass::{run_pass, Confirm, PassContext, PassError, PassOptions};
 use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult};
 use std::sync::Arc;
@@ -41,17 +40,22 @@ impl Default for RunnerConfig {
 }
 
 /// What a runner can be told.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     SyncNow,
     Pause,
     Resume,
-    /// Go ahead with the deletes a guard stopped (one pass).
-    ConfirmDeletes,
-    /// Refuse the deletes a guard stopped and keep the files: their base
-    /// rows are forgotten, so the next pass sees each as present on one side
-    /// only and copies it back to the side it went missing from.
-    KeepFiles,
+    /// Go ahead with the deletes of the list with this id, as it was shown
+    /// (and nothing else: a pass that would delete more asks again).
+    ConfirmDeletes {
+        set: String,
+    },
+    /// Refuse the deletes of the list with this id and keep the files:
+    /// their base rows are forgotten, so the next pass sees each as present
+    /// on one side only and copies it back to the side it went missing from.
+    KeepFiles {
+        set: String,
+    },
 }
 
 /// A running pair. Dropping the handle cancels the task.
@@ -132,9 +136,7 @@ async fn run(
     let _watcher = watch_root(&ctx, config.debounce, signal_tx, &events);
     let mut next_pass = (!paused).then(Instant::now);
     let mut first = true;
-    let mut confirm = false;
-    // The deletes the last pass stopped at, as shown to the user.
-    let mut pending: Option<NeedsConfirmation> = None;
+    let mut confirm: Option<Confirm> = None;
     if paused {
         events.status(PairStatus::Paused);
     }
@@ -153,14 +155,13 @@ async fn run(
                     paused = false;
                     next_pass = Some(Instant::now());
                 }
-                Some(Command::ConfirmDeletes) => {
-                    confirm = true;
+                // The pass checks the id against the list still waiting.
+                Some(Command::ConfirmDeletes { set }) => {
+                    confirm = Some(Confirm::Set(set));
                     next_pass = Some(Instant::now());
                 }
-                Some(Command::KeepFiles) => {
-                    if let Some(n) = pending.take() {
-                        keep_files(&ctx, &n);
-                    }
+                Some(Command::KeepFiles { set }) => {
+                    keep_files(&ctx, &set);
                     next_pass = Some(Instant::now());
                 }
             },
@@ -172,18 +173,13 @@ async fn run(
                 next_pass = Some(next_pass.map_or(soon, |t| t.min(soon)));
             }
             _ = sleep_until(due) => {
-                let opts = PassOptions { confirm_deletes: confirm, recover_uploads: first };
+                let opts = PassOptions { confirm: confirm.take(), recover_uploads: first };
                 let result = tokio::select! {
                     _ = cancel.cancelled() => break,
                     r = run_pass(&ctx, opts) => r,
                 };
-                confirm = false;
                 first = false;
                 let now = Instant::now();
-                pending = match &result {
-                    Err(PassError::NeedsConfirmation(n)) => Some(n.clone()),
-                    _ => None,
-                };
                 if let Ok(report) = &result {
                     events.pass_finished(report.clone());
                 }
@@ -212,14 +208,30 @@ async fn run(
     }
 }
 
-/// Forgets the base rows of the deletes that were shown, so nothing is
-/// deleted and the next pass restores each file from the side that has it.
-fn keep_files(ctx: &PassContext, shown: &NeedsConfirmation) {
+/// Forgets the base rows of the deletes on the list `set` (the one still
+/// waiting, as it was shown), so nothing is deleted and the next pass
+/// restores each file from the side that has it. Another list waiting
+/// means the user decided on one that is gone: nothing is forgotten.
+fn keep_files(ctx: &PassContext, set: &str) {
     let mut store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
-    for d in &shown.deletes {
+    let pending = match store.pending_deletes(ctx.pair.id) {
+        Ok(Some(p)) if p.set_id == set => p,
+        Ok(_) => {
+            ctx.events.warning("the deletes to keep are no longer the ones waiting; nothing was changed");
+            return;
+        }
+        Err(e) => {
+            ctx.events.warning(format!("could not read the deletes waiting: {e}"));
+            return;
+        }
+    };
+    for d in &pending.deletes {
         if let Err(e) = store.delete_baseline(ctx.pair.id, &d.path) {
             ctx.events.warning(format!("could not keep {}: {e}", d.path));
         }
+    }
+    if let Err(e) = store.clear_pending_deletes(ctx.pair.id) {
+        ctx.events.warning(format!("could not clear the deletes waiting: {e}"));
     }
 }
 

@@ -263,11 +263,15 @@ async fn an_unmounted_folder_deletes_nothing() {
     assert_eq!(other.listing().await, before, "nothing deleted in the bucket");
 }
 
-/// Confirming deletes must not let an emptied folder (an unmounted disk)
-/// delete the bucket's copies either (issue 8, point 6).
+/// Issue 8, point 6: confirming deletes must not let an emptied folder
+/// (an unmounted disk) delete the bucket's copies. The user confirms a
+/// list shown while the folder still had a file; by the confirmed pass the
+/// disk is gone, and the very same deletes now come from an empty mount
+/// point: the emptied-root check still runs, and asks again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs fix 6"]
 async fn an_unmounted_folder_deletes_nothing_even_when_confirmed() {
+    use bucketsync_engine::guard::Why;
+    use bucketsync_engine::pass::{run_pass, Confirm, PassOptions};
     let (remote, other, bucket) = garage("unmounted-confirmed");
     let parent = tempfile::tempdir().unwrap();
     let root = parent.path().join("usb");
@@ -277,11 +281,25 @@ async fn an_unmounted_folder_deletes_nothing_even_when_confirmed() {
         dev.write(&format!("photo-{n}.jpg"), format!("photo {n}"));
     }
     dev.sync().await;
+    for n in 0..6 {
+        std::fs::remove_file(root.join(format!("photo-{n}.jpg"))).unwrap();
+    }
+    dev.write("new-notes.txt", "not synced yet");
+    let err = dev.pass().await.expect_err("6 of 6 deletes ask first");
+    let PassError::NeedsConfirmation(shown) = err else { panic!("{err}") };
+    assert_eq!((shown.why, shown.deletes.len()), (Why::Share, 6));
     let before = other.listing().await;
+
     disk.unmount();
-    let confirmed = bucketsync_engine::pass::PassOptions { confirm_deletes: true, recover_uploads: true };
-    let result = bucketsync_engine::pass::run_pass(&dev.ctx, confirmed).await;
-    assert!(matches!(result, Err(PassError::NeedsConfirmation(_))), "{result:?}");
+    let confirmed = PassOptions { confirm: Some(Confirm::Set(shown.id.clone())), recover_uploads: true };
+    let result = run_pass(&dev.ctx, confirmed).await;
+    match result {
+        Err(PassError::NeedsConfirmation(n)) => {
+            assert_eq!((n.why, n.deletes.len()), (Why::EmptiedRoot, 6), "{n:?}");
+            assert!(n.reason.contains("empty"), "{}", n.reason);
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(other.listing().await, before, "nothing deleted in the bucket");
 }
 

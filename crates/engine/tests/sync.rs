@@ -7,9 +7,10 @@ mod support;
 use bucketsync_engine::clock::SystemClock;
 use bucketsync_engine::event::EventSink;
 use bucketsync_engine::event::PairEvents;
+use bucketsync_engine::guard::NeedsConfirmation;
 use bucketsync_engine::keypath::Reason;
 use bucketsync_engine::pair::Mode;
-use bucketsync_engine::pass::{run_pass, Pair, PassContext, PassError, PassOptions};
+use bucketsync_engine::pass::{run_pass, Confirm, Pair, PassContext, PassError, PassOptions};
 use bucketsync_engine::report::PassReport;
 use bucketsync_engine::transfer::{TransferLimits, Transfers};
 use bucketsync_remote::{Addressing, Connection, Remote, S3Remote, Secret};
@@ -125,7 +126,7 @@ fn device(server: &S3Server, bucket: &str, name: &str, mode: Mode) -> Device {
 
 impl Device {
     async fn sync(&self) -> PassReport {
-        let r = self.try_sync(PassOptions { recover_uploads: true, confirm_deletes: false }).await.unwrap();
+        let r = self.try_sync(PassOptions { recover_uploads: true, ..Default::default() }).await.unwrap();
         assert!(r.errors.is_empty(), "errors: {:?}", r.errors);
         r
     }
@@ -169,6 +170,11 @@ impl Device {
         out.sort();
         out
     }
+}
+
+/// A pass that confirms the list `shown` (as the app or the CLI would, by its id).
+fn confirming(shown: &NeedsConfirmation) -> PassOptions {
+    PassOptions { confirm: Some(Confirm::Set(shown.id.clone())), recover_uploads: false }
 }
 
 /// Another client writing straight into the bucket.
@@ -427,7 +433,7 @@ async fn more_deletes_than_the_share_need_confirmation() {
     assert_eq!(listed, ["a.txt", "b.txt", "d/c.txt"]);
     assert!(n.reason.contains("3 of 4"), "{}", n.reason);
     assert_eq!(other.keys().await.len(), 4, "nothing deleted before confirmation");
-    let r = dev.try_sync(PassOptions { confirm_deletes: true, recover_uploads: false }).await.unwrap();
+    let r = dev.try_sync(confirming(&n)).await.unwrap();
     assert_eq!(r.deleted_remote.len(), 3);
     assert_eq!(other.keys().await, ["d/e.txt"]);
     dev.assert_quiet().await;
@@ -486,7 +492,10 @@ async fn hostile_keys_are_never_written_and_never_deleted() {
     );
     // Deleting the only syncable file locally leaves every hostile key alone.
     std::fs::remove_file(dev.root.join("ok.txt")).unwrap();
-    let r = dev.try_sync(PassOptions { confirm_deletes: true, recover_uploads: false }).await.unwrap();
+    let err = dev.try_sync(PassOptions::default()).await.unwrap_err();
+    let PassError::NeedsConfirmation(shown) = err else { panic!("{err}") };
+    assert_eq!(shown.deletes.len(), 1, "only the syncable file is on the list: {shown:?}");
+    let r = dev.try_sync(confirming(&shown)).await.unwrap();
     assert_eq!(r.deleted_remote, ["ok.txt"]);
     assert_eq!(other.keys().await.len(), 7, "hostile keys stay untouched in the bucket");
     dev.assert_quiet().await;
@@ -553,7 +562,8 @@ async fn an_object_overwritten_after_listing_is_not_deleted_but_restored() {
         (k == key && !written.swap(true, std::sync::atomic::Ordering::SeqCst))
             .then(|| (k.to_string(), Bytes::from_static(b"their newer version")))
     }));
-    let r = dev.try_sync(PassOptions { confirm_deletes: true, recover_uploads: false }).await.unwrap();
+    // 1 of 2 files is the 50 % share: no confirmation needed.
+    let r = dev.try_sync(PassOptions::default()).await.unwrap();
     assert!(r.deleted_remote.is_empty(), "the newer version must survive: {r:?}");
 
     // The next pass sees delete vs modify: the modification wins locally.
@@ -617,7 +627,8 @@ async fn runner_asks_before_mass_deletes_and_obeys_confirm_pause_and_resume() {
     .await;
     assert_eq!(other.keys().await.len(), 4, "nothing deleted before confirmation");
 
-    handle.send(Command::ConfirmDeletes);
+    let PairStatus::NeedsConfirmation { id, .. } = handle.status() else { panic!("{:?}", handle.status()) };
+    handle.send(Command::ConfirmDeletes { set: id });
     wait_until(&mut rx, "deletes done", async |s| {
         matches!(s, PairStatus::Idle { last_sync_ms: Some(_) }) && other.keys().await == ["d"]
     })
@@ -632,5 +643,43 @@ async fn runner_asks_before_mass_deletes_and_obeys_confirm_pause_and_resume() {
     })
     .await;
     handle.stop().await;
+    dev.assert_quiet().await;
+}
+
+/// Issue 8, point 6: a confirmation applies to the deletes that were shown,
+/// nothing else. A file deleted after the list was shown is not deleted
+/// with it: the confirmed pass asks again, with the new list, and deletes
+/// nothing until that list is confirmed.
+#[tokio::test]
+async fn a_confirmation_deletes_only_the_list_that_was_shown() {
+    let server = S3Server::garage();
+    let bucket = server.create_bucket("confirm-shown");
+    let dev = device(server, &bucket, "laptop", Mode::TwoWay);
+    let other = Other(s3(server, &bucket));
+    for f in ["1", "2", "3", "4", "5", "6"] {
+        dev.write(f, f);
+    }
+    dev.sync().await;
+    for f in ["1", "2", "3", "4"] {
+        std::fs::remove_file(dev.root.join(f)).unwrap();
+    }
+    let err = dev.try_sync(PassOptions::default()).await.unwrap_err();
+    let PassError::NeedsConfirmation(shown) = err else { panic!("{err}") };
+    assert_eq!(shown.deletes.len(), 4);
+
+    // Between showing the list and the confirmed pass, one more goes.
+    std::fs::remove_file(dev.root.join("5")).unwrap();
+    let err = dev.try_sync(confirming(&shown)).await.unwrap_err();
+    let PassError::NeedsConfirmation(asked) = err else { panic!("{err}") };
+    assert_eq!(asked.deletes.len(), 5, "the new list, with the file that was never shown");
+    assert_ne!(asked.id, shown.id);
+    assert_eq!(other.keys().await.len(), 6, "nothing deleted on a confirmation of another list");
+
+    // The old list's id no longer confirms anything; the new one does.
+    let err = dev.try_sync(confirming(&shown)).await.unwrap_err();
+    assert!(matches!(err, PassError::NeedsConfirmation(ref n) if n.id == asked.id), "{err}");
+    let r = dev.try_sync(confirming(&asked)).await.unwrap();
+    assert_eq!(r.deleted_remote, ["1", "2", "3", "4", "5"]);
+    assert_eq!(other.keys().await, ["6"]);
     dev.assert_quiet().await;
 }

@@ -13,6 +13,7 @@ pub mod journal;
 pub mod key_expiry;
 mod migration;
 pub mod pair;
+pub mod pending_delete;
 pub mod policy;
 pub mod setting;
 pub mod upload;
@@ -24,6 +25,7 @@ pub use baseline::{BaselineRow, LocalFile};
 pub use journal::JournalRow;
 pub use key_expiry::KeyExpiryRow;
 pub use pair::PairRow;
+pub use pending_delete::{PendingDelete, PendingDeleteSet};
 pub use policy::PolicyRow;
 pub use upload::{UploadPartRow, UploadRow};
 

@@ -111,6 +111,31 @@ pub fn migrations() -> Migrations<'static> {
                 reminded     TEXT
             ) STRICT;",
         ),
+        // 4: the deletes a guard stopped at, per pair, as they were shown
+        // (issue 8, point 6): a confirmation names the set by its id and
+        // applies to it only, and it survives a restart.
+        M::up(
+            "CREATE TABLE pending_delete_set (
+                pair_id    INTEGER PRIMARY KEY REFERENCES pair(id) ON DELETE CASCADE,
+                set_id     TEXT NOT NULL,
+                -- 'share' or 'emptied-root'
+                why        TEXT NOT NULL,
+                reason     TEXT NOT NULL,
+                asked_ms   INTEGER NOT NULL,
+                confirmed  INTEGER NOT NULL DEFAULT 0
+            ) STRICT;
+
+            CREATE TABLE pending_delete (
+                pair_id   INTEGER NOT NULL REFERENCES pending_delete_set(pair_id) ON DELETE CASCADE,
+                -- the order they were shown in
+                position  INTEGER NOT NULL,
+                -- 'local' or 'remote'
+                side      TEXT NOT NULL,
+                path      TEXT NOT NULL,
+                version   TEXT NOT NULL,
+                PRIMARY KEY (pair_id, position)
+            ) STRICT, WITHOUT ROWID;",
+        ),
     ])
 }
 

@@ -64,11 +64,11 @@ pub async fn resume_all(api: State<'_, Api>) -> Result<(), ApiError> {
 }
 
 #[tauri::command]
-pub async fn confirm_deletes(api: State<'_, Api>, name: String) -> Result<(), ApiError> {
-    api.confirm_deletes(&name).await
+pub async fn confirm_deletes(api: State<'_, Api>, name: String, set: String) -> Result<(), ApiError> {
+    api.confirm_deletes(&name, &set).await
 }
 
 #[tauri::command]
-pub async fn keep_files(api: State<'_, Api>, name: String) -> Result<(), ApiError> {
-    api.keep_files(&name).await
+pub async fn keep_files(api: State<'_, Api>, name: String, set: String) -> Result<(), ApiError> {
+    api.keep_files(&name, &set).await
 }

@@ -24,6 +24,7 @@ const KINDS: ReadonlySet<string> = new Set<ErrorKind>([
   "disk-full",
   "io",
   "busy",
+  "stale",
   "internal",
 ]);
 

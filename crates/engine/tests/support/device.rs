@@ -147,7 +147,7 @@ pub fn device(remote: Arc<dyn Remote>, bucket: &str, root: Option<PathBuf>) -> D
 
 impl Device {
     pub async fn pass(&self) -> Result<PassReport, PassError> {
-        run_pass(&self.ctx, PassOptions { recover_uploads: true, confirm_deletes: false }).await
+        run_pass(&self.ctx, PassOptions { recover_uploads: true, ..Default::default() }).await
     }
 
     /// A pass that must succeed without action errors.

@@ -18,7 +18,12 @@ rate_bps: number,
 /**
  * At the current rate; absent until there is a rate.
  */
-seconds_left: number | null, } | { "state": "paused" } | { "state": "needs-confirmation", reason: string, deletes: Array<PlannedDeleteView>, } | { "state": "error", kind: ErrorKind, message: string, hint: string | null, 
+seconds_left: number | null, } | { "state": "paused" } | { "state": "needs-confirmation", 
+/**
+ * The list's id: Confirm and Keep send it back, so they apply to
+ * exactly this list (a list that changed meanwhile is refused).
+ */
+id: string, reason: string, deletes: Array<PlannedDeleteView>, } | { "state": "error", kind: ErrorKind, message: string, hint: string | null, 
 /**
  * The button that fixes it, when the user has to act.
  */

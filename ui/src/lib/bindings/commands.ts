@@ -123,14 +123,14 @@ export function resumeAll(): Promise<null> {
   return invoke("resume_all");
 }
 
-/** Goes ahead with the deletes that were shown. */
-export function confirmDeletes(name: string): Promise<null> {
-  return invoke("confirm_deletes", { name });
+/** Goes ahead with the deletes of the list shown (its id); refused with a `stale` error when another list waits by now. */
+export function confirmDeletes(name: string, set: string): Promise<null> {
+  return invoke("confirm_deletes", { name, set });
 }
 
-/** Refuses the deletes that were shown: the files are kept (restored). */
-export function keepFiles(name: string): Promise<null> {
-  return invoke("keep_files", { name });
+/** Refuses the deletes of the list shown (its id): the files are kept (restored); refused with a `stale` error when another list waits. */
+export function keepFiles(name: string, set: string): Promise<null> {
+  return invoke("keep_files", { name, set });
 }
 
 /** The journal, newest first. */
