@@ -169,6 +169,9 @@ fn print_summary(summary: &SyncSummary, confirmed: bool) {
     for e in &s.errors {
         println!("  error: {} {}: {}", e.action, e.path, e.message);
     }
+    for w in &s.warnings {
+        println!("  warning: {}: {}", w.path, w.message);
+    }
 }
 
 fn size(bytes: u64) -> String {

@@ -350,6 +350,7 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
     let Planned { plan: planned, base_files, local_files, unreadable } = plan_pass(ctx).await?;
     report.unsyncable = planned.unsyncable.clone();
     report.waiting = planned.waiting.clone();
+    report.warnings = planned.warnings.clone();
     report.unreadable = unreadable;
 
     if let Some(confirm) = &opts.confirm {

@@ -17,6 +17,7 @@ use crate::base::{self, RACY_MS};
 use crate::conflict;
 use crate::keypath::{self, Side, Unsyncable};
 use crate::pair::Mode;
+use crate::report::{PassWarning, WarningKind};
 use crate::snapshot::{LocalFile, LocalSnapshot, RemoteFile, RemoteSnapshot};
 use bucketsync_store::BaselineRow;
 use serde::Serialize;
@@ -96,6 +97,8 @@ pub struct Plan {
     pub unsyncable: Vec<Unsyncable>,
     /// Local files still being written (inside the quiet period).
     pub waiting: Vec<String>,
+    /// What the user should know about the actions (a file dated in the future).
+    pub warnings: Vec<PassWarning>,
 }
 
 /// How one side compares with the base.
@@ -172,6 +175,13 @@ impl<'a> Unknown<'a> {
     }
 }
 
+/// A Unix-ms time as a UTC date, for messages.
+fn utc_date(ms: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!("{:04}-{:02}-{:02} UTC", at.year(), u8::from(at.month()), at.day())
+}
+
 /// Plans one pass.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let mut out = Plan::default();
@@ -226,7 +236,11 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         let r = input.remote.files.get(path);
         let lc = local_change(b, l, input.now_ms);
         let rc = remote_change(b, r);
-        let quiet = |l: &LocalFile| input.now_ms - l.mtime_ms >= input.quiet_ms;
+        // A file dated in the future never becomes "quiet" by the clock:
+        // its date says nothing about a write now, so it does not wait.
+        let quiet = |l: &LocalFile| {
+            input.now_ms - l.mtime_ms >= input.quiet_ms || base::from_the_future(l.mtime_ms, input.now_ms)
+        };
         let p = path.to_string();
         let refresh = || {
             let (l, r) = (l.unwrap().clone(), r.unwrap().clone());
@@ -345,6 +359,17 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         if local_sent.is_some_and(|l| !quiet(l)) {
             out.waiting.push(path.to_string());
             continue;
+        }
+        if let Some(l) = local_sent.filter(|l| base::from_the_future(l.mtime_ms, input.now_ms)) {
+            out.warnings.push(PassWarning {
+                path: path.to_string(),
+                kind: WarningKind::FutureMtime,
+                message: format!(
+                    "its modification time is in the future ({}): uploaded without waiting for it to settle; \
+                     check the clock of the device that wrote it",
+                    utc_date(l.mtime_ms)
+                ),
+            });
         }
         out.actions.push(action);
     }

@@ -29,6 +29,26 @@ impl ActionError {
     }
 }
 
+/// Something a pass did, or could not do yet, that the user should know
+/// about although nothing failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct PassWarning {
+    pub path: String,
+    pub kind: WarningKind,
+    /// In words, for lists people read.
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "kebab-case")]
+pub enum WarningKind {
+    /// The file's modification time lies in the future: it was uploaded
+    /// without waiting for it to settle (it never would by the clock).
+    FutureMtime,
+}
+
 /// What a pass did.
 #[derive(Clone, Debug, Default, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -49,6 +69,8 @@ pub struct PassReport {
     /// Folders that could not be read (nothing below them was decided).
     pub unreadable: Vec<String>,
     pub errors: Vec<ActionError>,
+    /// Done, but worth a look (a file dated in the future, ...).
+    pub warnings: Vec<PassWarning>,
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub bytes_up: u64,
     #[cfg_attr(feature = "ts", ts(type = "number"))]
@@ -99,5 +121,6 @@ impl PassReport {
             list.sort();
         }
         self.unsyncable.sort();
+        self.warnings.sort_by(|a, b| a.path.cmp(&b.path));
     }
 }

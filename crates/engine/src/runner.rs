@@ -6,6 +6,7 @@
 
 use crate::event::{EventSink, PairEvents, PairStatus};
 use crate::pass::{run_pass, Confirm, PassContext, PassError, PassOptions};
+use crate::report::PassReport;
 use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult};
 use std::sync::Arc;
@@ -95,6 +96,56 @@ impl Drop for PairHandle {
     }
 }
 
+/// The shortest wait between passes that leave the same files waiting.
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Passes that end with the same files still waiting, having changed
+/// nothing, back off: a download blocked by something else at its path
+/// (or a file that keeps changing under every upload) would otherwise keep
+/// the runner in a full pass every few seconds for ever. The wait doubles
+/// from the quiet period up to the poll interval, and starts over when
+/// anything changes (a watch event, sync now, a pass that moved
+/// something or left other files waiting).
+#[derive(Debug, Default)]
+struct Backoff {
+    waiting: Vec<String>,
+    repeats: u32,
+}
+
+impl Backoff {
+    /// The wait after a pass that left `report.waiting` (not empty), and
+    /// whether it is longer than the first one (the runner is backing off).
+    fn after(&mut self, report: &PassReport, first: Duration, cap: Duration) -> (Duration, bool) {
+        if report.changed_anything() || report.waiting != self.waiting {
+            self.waiting = report.waiting.clone();
+            self.repeats = 0;
+        } else {
+            self.repeats = self.repeats.saturating_add(1);
+        }
+        let first = first.max(MIN_BACKOFF);
+        let wait = first.saturating_mul(2u32.saturating_pow(self.repeats.min(20))).min(cap.max(first));
+        (wait, self.repeats > 0)
+    }
+
+    fn reset(&mut self) {
+        *self = Backoff::default();
+    }
+}
+
+/// The warning for a runner backing off: which files, and when it tries again.
+fn backoff_warning(waiting: &[String], wait: Duration) -> String {
+    const SHOWN: usize = 5;
+    let mut names = waiting.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if waiting.len() > SHOWN {
+        names.push_str(&format!(" and {} more", waiting.len() - SHOWN));
+    }
+    format!(
+        "{names}: still not synced after several passes (something else is at the path, or the file keeps \
+         changing); trying again in {} s, or as soon as something changes",
+        wait.as_secs()
+    )
+}
+
 /// Why a pass was scheduled.
 enum Signal {
     Changed,
@@ -137,6 +188,7 @@ async fn run(
     let mut next_pass = (!paused).then(Instant::now);
     let mut first = true;
     let mut confirm: Option<Confirm> = None;
+    let mut backoff = Backoff::default();
     if paused {
         events.status(PairStatus::Paused);
     }
@@ -146,7 +198,10 @@ async fn run(
             _ = cancel.cancelled() => break,
             command = commands.recv() => match command {
                 None => break,
-                Some(Command::SyncNow) => next_pass = Some(Instant::now()),
+                Some(Command::SyncNow) => {
+                    backoff.reset();
+                    next_pass = Some(Instant::now());
+                }
                 Some(Command::Pause) => {
                     paused = true;
                     events.status(PairStatus::Paused);
@@ -169,6 +224,7 @@ async fn run(
                 if let Signal::Rescan(why) = signal {
                     events.warning(format!("{why}; rescanning the whole folder"));
                 }
+                backoff.reset();
                 let soon = Instant::now();
                 next_pass = Some(next_pass.map_or(soon, |t| t.min(soon)));
             }
@@ -183,11 +239,20 @@ async fn run(
                 if let Ok(report) = &result {
                     events.pass_finished(report.clone());
                 }
+                if !matches!(&result, Ok(r) if !r.waiting.is_empty()) {
+                    backoff.reset();
+                }
                 next_pass = match result {
                     // Revoked keys, a missing bucket: every pass would fail
                     // alike until the user acts (sync now, resume).
                     Ok(report) if report.errors.iter().any(|e| e.kind.stops_pair()) => None,
-                    Ok(report) if !report.waiting.is_empty() => Some(now + config.quiet),
+                    Ok(report) if !report.waiting.is_empty() => {
+                        let (wait, backing_off) = backoff.after(&report, config.quiet, config.poll_interval);
+                        if backing_off {
+                            events.warning(backoff_warning(&report.waiting, wait));
+                        }
+                        Some(now + wait)
+                    }
                     Ok(report) if !report.errors.is_empty() => Some(now + config.retry_after),
                     Ok(_) => Some(now + config.poll_interval),
                     // Waits for the user: confirm, or sync now after fixing things.

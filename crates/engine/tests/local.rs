@@ -361,3 +361,94 @@ async fn links_and_special_files_where_synced_ones_were_are_left_alone() {
     assert!(r.deleted_remote.is_empty() && r.uploaded.is_empty(), "{r:?}");
     dev.assert_quiet().await;
 }
+
+/// Issue 8, point 7: a file whose mtime lies far in the future (a camera's
+/// clock, a copy from a machine set a year ahead) was never "quiet" by the
+/// quiet-period arithmetic, so it never uploaded. It uploads now, with a
+/// warning in the pass report, and the next pass is quiet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_from_the_future_uploads() {
+    let (remote, other, bucket) = garage("future");
+    let mut dev = device(remote, &bucket, None);
+    dev.ctx.quiet_ms = 3_000;
+    dev.write("from-the-future.jpg", "taken in 2027");
+    let year_ahead =
+        filetime::FileTime::from_unix_time(filetime::FileTime::now().unix_seconds() + 365 * 86_400, 0);
+    filetime::set_file_mtime(dev.root.join("from-the-future.jpg"), year_ahead).unwrap();
+    dev.write("old.txt", "written long ago");
+    filetime::set_file_mtime(dev.root.join("old.txt"), filetime::FileTime::from_unix_time(1_000_000_000, 0))
+        .unwrap();
+
+    let r = dev.sync().await;
+    assert_eq!(r.uploaded, ["from-the-future.jpg", "old.txt"], "{r:?}");
+    assert!(r.waiting.is_empty(), "{r:?}");
+    let warned: Vec<_> = r.warnings.iter().map(|w| (w.path.as_str(), w.kind)).collect();
+    assert_eq!(warned, [("from-the-future.jpg", bucketsync_engine::report::WarningKind::FutureMtime)]);
+    assert_eq!(other.get("from-the-future.jpg").await.unwrap(), b"taken in 2027");
+    dev.assert_quiet().await;
+}
+
+/// Issue 8, point 7: a download deferred because something else sits at
+/// its path (here an empty folder where the bucket has a file) kept the
+/// runner in a full pass every few seconds (with no quiet period: at once)
+/// forever. It backs off: each identical pass waits twice as long as the
+/// one before, says so, and starts over when something changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_download_backs_off_until_something_changes() {
+    use bucketsync_engine::event::{EventKind, EventSink};
+    use bucketsync_engine::runner::{self, RunnerConfig};
+    use std::sync::Mutex;
+    use std::time::Duration;
+    let (remote, other, bucket) = garage("blocked");
+    let dev = device(remote, &bucket, None);
+    other.put("report", "the bucket's file").await;
+    std::fs::create_dir(dev.root.join("report")).unwrap();
+
+    let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut ctx = dev.ctx.clone();
+    let (seen, outer) = (warnings.clone(), ctx.events.sink.clone());
+    ctx.events.sink = EventSink::new(move |e| {
+        if let EventKind::Warning { message } = &e.kind {
+            seen.lock().unwrap().push(message.clone());
+        }
+        outer.emit(e.clone());
+    });
+    let config = RunnerConfig {
+        poll_interval: Duration::from_secs(3600),
+        debounce: Duration::from_millis(100),
+        quiet: Duration::ZERO,
+        retry_after: Duration::from_secs(3600),
+    };
+    let handle = runner::spawn(ctx, config, false);
+    let backoffs = || -> Vec<String> {
+        warnings.lock().unwrap().iter().filter(|w| w.contains("trying again in")).cloned().collect()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while backoffs().len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no backing off; warnings: {:?}",
+            warnings.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let told = backoffs();
+    assert!(told[0].contains("report") && told[0].contains("trying again in 2 s"), "{told:?}");
+    assert!(told[1].contains("trying again in 4 s"), "doubles: {told:?}");
+
+    // The folder goes: the next pass comes at once and the file lands.
+    std::fs::remove_dir(dev.root.join("report")).unwrap();
+    let mut rx = handle.watch_status();
+    let landed = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if std::fs::read(dev.root.join("report")).is_ok_and(|c| c == b"the bucket's file") {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
+        }
+    })
+    .await;
+    assert!(landed.is_ok(), "the download never landed after the folder went: {:?}", handle.status());
+    handle.stop().await;
+    dev.assert_quiet().await;
+}

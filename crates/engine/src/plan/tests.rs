@@ -301,6 +301,34 @@ fn files_still_being_written_wait() {
     assert_eq!(p.waiting, ["f"]);
 }
 
+/// A file dated far in the future is no file being written: it uploads
+/// with a warning instead of waiting for ever (issue 8, point 7); one a
+/// little ahead (clock skew) still waits.
+#[test]
+fn files_from_the_future_upload_with_a_warning() {
+    let base = BTreeMap::new();
+    let at = |mtime_ms| LocalFile { size: 1, mtime_ms, inode: 1, hash: None };
+    let local = LocalSnapshot {
+        files: [("future".to_string(), at(NOW + 86_400_000)), ("skewed".to_string(), at(NOW + 1_000))].into(),
+        ..Default::default()
+    };
+    let remote = RemoteSnapshot::default();
+    let p = plan(&PlanInput {
+        base: &base,
+        local: &local,
+        remote: &remote,
+        mode: Mode::TwoWay,
+        now_ms: NOW,
+        device: "d",
+        quiet_ms: 3000,
+        folds_case: false,
+    });
+    assert_eq!(p.actions.iter().map(|a| a.path()).collect::<Vec<_>>(), ["future"]);
+    assert_eq!(p.waiting, ["skewed"]);
+    assert_eq!(p.warnings.len(), 1);
+    assert_eq!((p.warnings[0].path.as_str(), p.warnings[0].kind), ("future", WarningKind::FutureMtime));
+}
+
 #[test]
 fn unknown_and_colliding_paths_are_never_decided() {
     // An unreadable folder: its base rows must not read as local deletes.
