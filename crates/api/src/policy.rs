@@ -4,7 +4,7 @@
 
 use crate::secret::{self, SecretSource};
 use crate::{Api, ApiError, ErrorKind};
-use bucketsync_remote::provider::preset;
+use bucketsync_remote::provider::{preset, RegionRule};
 use bucketsync_remote::{cors, probe, Addressing, Connection, RawPolicy, S3Remote, Settings};
 
 /// The secret access key a request carries in (never serialised out).
@@ -374,17 +374,25 @@ impl Api {
         let provider_changed = req.provider.as_ref().is_some_and(|p| p.trim() != old.provider);
         let endpoint_changed = req.endpoint.is_some() || provider_changed;
         let keep = |field: &Option<String>| if provider_changed { None } else { field.clone() };
+        let region_follows_endpoint = provider_changed
+            || (endpoint_changed
+                && preset(&old.provider)
+                    .is_some_and(|p| matches!(p.region, RegionRule::FromEndpointHost(_))));
         let raw = RawPolicy {
             provider: req.provider.clone().unwrap_or_else(|| old.provider.clone()),
             bucket: req.bucket.clone().unwrap_or_else(|| old.bucket.clone()),
             endpoint: given(&req.endpoint, &keep(&old.endpoint)),
-            // A new endpoint may carry its own region (B2): the stored one
-            // must not contradict it.
-            region: given(&req.region, &if endpoint_changed { None } else { Some(old.region.clone()) }),
+            // An update changes only what it names. The one exception: a
+            // preset that reads the region from the endpoint (B2), where the
+            // stored region must not contradict a new endpoint.
+            region: given(
+                &req.region,
+                &if region_follows_endpoint { None } else { Some(old.region.clone()) },
+            ),
             account_id: given(&req.account_id, &keep(&old.account_id)),
             addressing: match req.addressing {
                 Some(a) => Some(a.into()),
-                None if endpoint_changed => None,
+                None if provider_changed => None,
                 None => Some(parse_addressing(&old.addressing)?),
             },
             public: req.public.unwrap_or(old.public),
@@ -727,6 +735,63 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("bucket"));
         api.remove_policy("g").await.unwrap();
         assert_eq!(api.policy("g").unwrap_err().kind, ErrorKind::NotFound);
+    }
+
+    /// `policy update NAME --endpoint URL` changes the endpoint only: an
+    /// explicitly chosen region stays (it was reset to the preset's default,
+    /// and the next pass failed with "wrong region"), while B2's region still
+    /// follows its new endpoint.
+    #[tokio::test]
+    async fn a_new_endpoint_keeps_a_chosen_region() {
+        let tmp = tempfile::tempdir().unwrap();
+        let api = Api::open(tmp.path()).unwrap();
+        let var = "BUCKETSYNC_TEST_REGION_SECRET";
+        std::env::set_var(var, "not-used-here");
+        let custom = AddPolicyRequest {
+            name: "c".into(),
+            provider: "custom".into(),
+            bucket: "data".into(),
+            endpoint: Some("https://s3.one.example.com".into()),
+            region: Some("eu-west-9".into()),
+            addressing: Some(AddressingChoice::PathStyle),
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_source: Some(format!("env:{var}")),
+            ..Default::default()
+        };
+        api.add_policy(custom).await.unwrap();
+        let moved = api
+            .update_policy(UpdatePolicyRequest {
+                name: "c".into(),
+                endpoint: Some("https://s3.two.example.com".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(moved.policy.endpoint.as_deref(), Some("https://s3.two.example.com"));
+        assert_eq!(moved.policy.region, "eu-west-9", "a region the update did not name is kept");
+        assert_eq!(moved.policy.addressing, "path-style", "so is the addressing style");
+
+        let b2 = AddPolicyRequest {
+            name: "b".into(),
+            provider: "b2".into(),
+            bucket: "photos".into(),
+            endpoint: Some("s3.us-west-004.backblazeb2.com".into()),
+            region: None,
+            access_key_id: "004abcdef0123450000000001".into(),
+            secret_source: Some(format!("env:{var}")),
+            ..Default::default()
+        };
+        api.add_policy(b2).await.unwrap();
+        let moved = api
+            .update_policy(UpdatePolicyRequest {
+                name: "b".into(),
+                endpoint: Some("s3.eu-central-003.backblazeb2.com".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(moved.policy.region, "eu-central-003", "B2 reads its region from the endpoint");
+        assert!(moved.notes.iter().all(|n| !n.contains("as typed")), "{:?}", moved.notes);
     }
 
     /// New keys or a corrected region keep the pairs and their sync state;

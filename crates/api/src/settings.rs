@@ -18,6 +18,8 @@ pub struct AppSettings {
     pub notifications: bool,
     /// Start Bucketsync (in the tray) when you log in.
     pub start_at_login: bool,
+    /// Files a remote delete moved to the trash are removed after this many days.
+    pub trash_keep_days: u32,
 }
 
 impl Default for AppSettings {
@@ -29,12 +31,14 @@ impl Default for AppSettings {
                 as u32,
             notifications: true,
             start_at_login: false,
+            trash_keep_days: bucketsync_engine::trash::DEFAULT_KEEP_DAYS,
         }
     }
 }
 
 pub const POLL_SECONDS: std::ops::RangeInclusive<u32> = 10..=3600;
 pub const CONCURRENCY: std::ops::RangeInclusive<u32> = 1..=16;
+pub const TRASH_KEEP_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
 
 impl AppSettings {
     fn check(&self) -> Result<(), ApiError> {
@@ -62,6 +66,18 @@ impl AppSettings {
                 "4 suits most connections; more helps only on fast links with many files",
             ));
         }
+        if !TRASH_KEEP_DAYS.contains(&self.trash_keep_days) {
+            return Err(ApiError::invalid(
+                "trash-keep-days",
+                format!(
+                    "{} days is outside {}-{}",
+                    self.trash_keep_days,
+                    TRASH_KEEP_DAYS.start(),
+                    TRASH_KEEP_DAYS.end()
+                ),
+                "files deleted in the bucket wait in the trash this long: 30 days gives time to notice",
+            ));
+        }
         Ok(())
     }
 
@@ -74,7 +90,8 @@ impl AppSettings {
     }
 }
 
-const KEYS: [&str; 4] = ["poll-seconds", "transfer-concurrency", "notifications", "start-at-login"];
+const KEYS: [&str; 5] =
+    ["poll-seconds", "transfer-concurrency", "notifications", "start-at-login", "trash-keep-days"];
 
 impl Api {
     /// The stored settings (defaults for anything never saved).
@@ -94,6 +111,9 @@ impl Api {
         if let Some(v) = get(KEYS[3])? {
             s.start_at_login = v == "true";
         }
+        if let Some(v) = get(KEYS[4])?.and_then(|v| v.parse().ok()) {
+            s.trash_keep_days = v;
+        }
         Ok(s)
     }
 
@@ -108,6 +128,7 @@ impl Api {
             store.set_setting(KEYS[1], &new.transfer_concurrency.to_string())?;
             store.set_setting(KEYS[2], &new.notifications.to_string())?;
             store.set_setting(KEYS[3], &new.start_at_login.to_string())?;
+            store.set_setting(KEYS[4], &new.trash_keep_days.to_string())?;
         }
         self.set_notices(new.notifications).await;
         if (old.poll_seconds, old.transfer_concurrency) != (new.poll_seconds, new.transfer_concurrency) {
@@ -132,12 +153,15 @@ mod tests {
             transfer_concurrency: 8,
             notifications: false,
             start_at_login: true,
+            trash_keep_days: 7,
         };
         api.save_settings(mine.clone()).await.unwrap();
         assert_eq!(Api::open(tmp.path()).unwrap().settings().unwrap(), mine, "kept across restarts");
         let e = api.save_settings(AppSettings { poll_seconds: 1, ..mine.clone() }).await.unwrap_err();
         assert_eq!(e.field.as_deref(), Some("poll-seconds"));
-        let e = api.save_settings(AppSettings { transfer_concurrency: 0, ..mine }).await.unwrap_err();
+        let e = api.save_settings(AppSettings { transfer_concurrency: 0, ..mine.clone() }).await.unwrap_err();
         assert_eq!(e.field.as_deref(), Some("transfer-concurrency"));
+        let e = api.save_settings(AppSettings { trash_keep_days: 0, ..mine }).await.unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("trash-keep-days"));
     }
 }

@@ -293,6 +293,7 @@ impl Api {
             transfers,
             store: self.store.clone(),
             trash_dir: self.home().join("trash").join(format!("{}-{}", row.id, row.name)),
+            trash_keep_days: self.settings()?.trash_keep_days,
             clock,
             device: bucketsync_engine::conflict::device_name(),
             quiet_ms: 0,

@@ -9,7 +9,7 @@
 //! be one file on disk.
 
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use unicode_normalization::UnicodeNormalization;
 
@@ -196,31 +196,30 @@ pub fn collisions<'a>(
             nfc
         }
     };
-    let mut spellings: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
-    for path in &files {
-        let ends = path.match_indices('/').map(|(i, _)| i).chain([path.len()]);
-        for end in ends {
-            let prefix = &path[..end];
+    // Linear in the paths' total length: each path looks up the groups of
+    // its own prefixes, instead of every group scanning every path (many
+    // case or NFC collision groups in one bucket made a pass quadratic).
+    let mut spellings: HashMap<String, BTreeSet<&str>> = HashMap::new();
+    let prefixes =
+        |path: &'a str| path.match_indices('/').map(|(i, _)| i).chain([path.len()]).map(|end| &path[..end]);
+    for &path in &files {
+        for prefix in prefixes(path) {
             spellings.entry(fold(prefix)).or_default().insert(prefix);
         }
     }
-    for group in spellings.values().filter(|g| g.len() > 1) {
-        let members: Vec<&str> = group.iter().copied().collect();
-        for path in &files {
-            for (n, spelling) in members.iter().enumerate() {
-                let under = *path == *spelling
-                    || (path.starts_with(spelling) && path.as_bytes().get(spelling.len()) == Some(&b'/'));
-                if under {
-                    let other = members[if n == 0 { 1 } else { 0 }];
-                    let same_nfc = spelling.nfc().eq(other.nfc());
-                    let reason = if same_nfc {
-                        Reason::NormalisationCollision(other.to_string())
-                    } else {
-                        Reason::CaseCollision(other.to_string())
-                    };
-                    out.entry(path.to_string()).or_insert(reason);
-                }
-            }
+    for &path in &files {
+        // The shortest colliding prefix names the reason, as a user would
+        // look for it: the folder `Dir` next to `dir`, not each file below.
+        for spelling in prefixes(path) {
+            let group = &spellings[&fold(spelling)];
+            let Some(other) = group.iter().find(|s| **s != spelling) else { continue };
+            let reason = if spelling.nfc().eq(other.nfc()) {
+                Reason::NormalisationCollision(other.to_string())
+            } else {
+                Reason::CaseCollision(other.to_string())
+            };
+            out.entry(path.to_string()).or_insert(reason);
+            break;
         }
     }
     out
@@ -295,6 +294,16 @@ mod tests {
         let folded = collisions(["A.txt", "a.txt", "b.txt"], true);
         assert_eq!(folded.len(), 2);
         assert_eq!(folded.get("a.txt"), Some(&Reason::CaseCollision("A.txt".into())));
+    }
+
+    #[test]
+    fn many_collision_groups_are_all_found() {
+        let paths: Vec<String> =
+            (0..5_000).flat_map(|i| [format!("d{i}/File.txt"), format!("d{i}/file.txt")]).collect();
+        let c = collisions(paths.iter().map(String::as_str), true);
+        assert_eq!(c.len(), 10_000);
+        assert_eq!(c.get("d42/file.txt"), Some(&Reason::CaseCollision("d42/File.txt".into())));
+        assert!(collisions(paths.iter().map(String::as_str), false).is_empty());
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct PassContext {
     pub store: Arc<Mutex<Store>>,
     /// This pair's trash folder (inside the app's data dir).
     pub trash_dir: PathBuf,
+    /// Trashed files older than this are removed at the end of each pass.
+    pub trash_keep_days: u32,
     pub clock: Arc<dyn Clock>,
     /// This machine's name, for conflict copies.
     pub device: String,
@@ -345,6 +347,12 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
         if let Err(e) = ctx.transfers.recover(pair.id).await {
             ctx.events.warning(format!("could not resume earlier uploads: {e}"));
         }
+        match ctx.transfers.sweep_orphans(pair.id, &pair.prefix).await {
+            Ok(None | Some(0)) => {}
+            Ok(Some(n)) => tracing::info!(pair = %pair.name, "aborted {n} orphaned multipart uploads"),
+            // The bucket keeps billing their parts, but no file is at risk.
+            Err(e) => tracing::warn!(pair = %pair.name, "could not look for orphaned multipart uploads: {e}"),
+        }
     }
 
     let Planned { plan: planned, base_files, local_files, unreadable } = plan_pass(ctx).await?;
@@ -414,6 +422,16 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
     {
         let mut store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
         let _ = store.trim_journal(pair.id, 10_000);
+    }
+    // A trash that cannot be pruned is no reason to fail a pass that worked.
+    match trash.prune(ctx.clock.now_ms(), ctx.trash_keep_days) {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(pair = %pair.name, removed = n, "pruned trash older than {} days", ctx.trash_keep_days)
+        }
+        Err(e) => {
+            tracing::warn!(pair = %pair.name, "cannot prune the trash in {}: {e}", trash.dir().display())
+        }
     }
     Ok(report)
 }

@@ -63,6 +63,9 @@ pub const DOWNLOAD_RANGE_SIZE: u64 = 8 * 1024 * 1024;
 /// Recorded multipart uploads older than this are aborted rather than
 /// resumed (R2 and lifecycle rules drop incomplete uploads after about a week).
 pub const DEFAULT_STALE_UPLOAD_AFTER: Duration = Duration::from_secs(6 * 24 * 3600);
+/// Open multipart uploads no row knows are aborted once this old (see
+/// [`Transfers::sweep_orphans`]).
+pub const ORPHAN_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// User metadata names the engine writes on every object.
 pub const MTIME_METADATA: &str = "mtime";
@@ -244,6 +247,47 @@ impl Transfers {
     /// Now, by the clock the transfers were given.
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// Aborts the multipart uploads open under `prefix` that no upload row of
+    /// this pair knows and that were begun more than [`ORPHAN_AFTER`] ago;
+    /// returns how many. A crash between CreateMultipartUpload and the row's
+    /// write, a failed abort, or a database rebuilt after damage leaves such
+    /// uploads, and providers bill their parts until they are aborted.
+    /// Younger ones may be another device's, still running.
+    ///
+    /// Runs at most once per [`ORPHAN_AFTER`] per pair (the last sweep is kept
+    /// in the store), so a pass where nothing changed sends nothing but its
+    /// listing; `None` when it was not due.
+    pub async fn sweep_orphans(&self, pair_id: i64, prefix: &str) -> Result<Option<usize>, TransferError> {
+        let last_key = format!("orphan-uploads-swept-ms:{pair_id}");
+        let last = self.store().setting(&last_key)?.and_then(|v| v.parse::<i64>().ok());
+        if last.is_some_and(|at| self.now_ms().saturating_sub(at) < ORPHAN_AFTER.as_millis() as i64) {
+            return Ok(None);
+        }
+        let known: std::collections::HashSet<String> =
+            self.store().list_uploads(pair_id)?.into_iter().map(|row| row.upload_id).collect();
+        let open = self.with_retry("ListMultipartUploads", || self.remote.list_open_uploads(prefix)).await?;
+        let cutoff = self.now_ms() - ORPHAN_AFTER.as_millis() as i64;
+        let mut aborted = 0;
+        for upload in open {
+            // No start time: nothing says it is old, so it stays.
+            let old = upload.initiated_ms.is_some_and(|at| at < cutoff);
+            if !old || known.contains(&upload.upload_id) {
+                continue;
+            }
+            match self
+                .with_retry("AbortMultipartUpload", || {
+                    self.remote.abort_multipart(&upload.key, &upload.upload_id)
+                })
+                .await
+            {
+                Ok(()) => aborted += 1,
+                Err(e) => tracing::warn!("could not abort an orphaned upload of {}: {e}", upload.key),
+            }
+        }
+        self.store().set_setting(&last_key, &self.now_ms().to_string())?;
+        Ok(Some(aborted))
     }
 
     /// Whether an upload recorded at `started_ms` is too old to resume.

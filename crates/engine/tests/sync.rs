@@ -116,6 +116,7 @@ fn device(server: &S3Server, bucket: &str, name: &str, mode: Mode) -> Device {
         transfers,
         store,
         trash_dir: trash.clone(),
+        trash_keep_days: bucketsync_engine::trash::DEFAULT_KEEP_DAYS,
         clock,
         device: name.into(),
         quiet_ms: 0,

@@ -610,3 +610,44 @@ async fn download_onto_a_full_disk_is_disk_full() {
     assert!(!dest.exists());
     assert!(temp_files_in(disk.dir.path()).is_empty(), "the temp file is removed");
 }
+
+/// Open multipart uploads that no row knows (a crash before the row was
+/// written, a failed abort, a rebuilt database) are aborted once a day old;
+/// the pair's recorded ones, young ones and ones outside its prefix stay,
+/// and a second sweep within the day sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphaned_uploads_are_aborted_once_a_day_old() {
+    use bucketsync_engine::clock::{Clock, FixedClock};
+    let server = S3Server::garage();
+    let e = env(&server, "orphans");
+    let path = e.files.join("big.bin");
+    random_file(&path, 7 * MIB);
+    let known = interrupted_upload(&e, &path, "docs/big.bin").await;
+    let orphan = e.s3.create_multipart("docs/orphan.bin", &[]).await.unwrap();
+    let outside = e.s3.create_multipart("elsewhere/x.bin", &[]).await.unwrap();
+    let open = |prefix: &'static str| {
+        let s3 = e.s3.clone();
+        async move {
+            let mut ids: Vec<String> =
+                s3.list_open_uploads(prefix).await.unwrap().into_iter().map(|u| u.upload_id).collect();
+            ids.sort();
+            ids
+        }
+    };
+    let mut both = vec![known.clone(), orphan.clone()];
+    both.sort();
+    assert_eq!(open("docs/").await, both, "the server lists what is open under the prefix");
+
+    let now = SystemClock.now_ms();
+    let clock = Arc::new(FixedClock::at(now));
+    let sem = Arc::new(tokio::sync::Semaphore::new(2));
+    let t = Transfers::new(e.s3.clone(), e.store.clone(), small_limits(), sem, clock.clone())
+        .with_retry_delays(Duration::from_millis(10), Duration::from_millis(50), 4);
+    assert_eq!(t.sweep_orphans(e.pair_id, "docs/").await.unwrap(), Some(0), "young: maybe another device's");
+    clock.set(now + 3_600_000);
+    assert_eq!(t.sweep_orphans(e.pair_id, "docs/").await.unwrap(), None, "swept less than a day ago");
+    clock.set(now + 25 * 3_600_000);
+    assert_eq!(t.sweep_orphans(e.pair_id, "docs/").await.unwrap(), Some(1));
+    assert_eq!(open("docs/").await, vec![known], "the recorded upload stays resumable");
+    assert_eq!(open("elsewhere/").await, vec![outside], "outside the pair's prefix: not ours");
+}

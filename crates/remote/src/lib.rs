@@ -28,7 +28,7 @@ pub use copy::{CopyLimits, CopySource};
 pub use error::{ErrorKind, RemoteError};
 pub use listing::{FolderPage, ListedObject, ObjectDetails};
 pub use normalise::{normalise, FieldError, RawPolicy, Settings};
-pub use object::{ListPage, ObjectMeta, PartInfo};
+pub use object::{ListPage, ObjectMeta, OpenUpload, PartInfo};
 pub use probe::{ProbeReport, ProbeStep};
 pub use s3::S3Remote;
 
@@ -88,6 +88,8 @@ pub trait Remote: Send + Sync {
         parts: &[PartInfo],
     ) -> Result<ObjectMeta, RemoteError>;
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), RemoteError>;
+    /// Every multipart upload open under `prefix`, all pages.
+    async fn list_open_uploads(&self, prefix: &str) -> Result<Vec<OpenUpload>, RemoteError>;
     /// Deletes up to 1,000 keys; returns the keys the server refused, with why.
     async fn delete_batch(&self, keys: &[String]) -> Result<Vec<(String, RemoteError)>, RemoteError>;
 }

@@ -22,6 +22,15 @@ pub struct ListPage {
     pub continuation: Option<String>,
 }
 
+/// A multipart upload the server holds open (begun, neither completed nor aborted).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenUpload {
+    pub key: String,
+    pub upload_id: String,
+    /// When it was begun, by the server's clock.
+    pub initiated_ms: Option<i64>,
+}
+
 /// A finished multipart part.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartInfo {
@@ -45,10 +54,12 @@ pub fn parse_mtime_metadata(value: &str) -> Option<i64> {
 }
 
 /// The inverse of [`parse_mtime_metadata`], at millisecond precision.
+/// Seconds and fraction are both of the absolute value: before 1970 the
+/// sign covers the whole number (-1 ms is "-0.001", not "-1.999").
 pub fn format_mtime_metadata(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let frac = ms.rem_euclid(1000);
-    format!("{secs}.{frac:03}")
+    let sign = if ms < 0 { "-" } else { "" };
+    let abs = ms.unsigned_abs();
+    format!("{sign}{}.{:03}", abs / 1000, abs % 1000)
 }
 
 #[cfg(test)]
@@ -69,6 +80,15 @@ mod tests {
         assert_eq!(parse_mtime_metadata("NaN"), None);
         let ms = 1_650_000_000_042;
         assert_eq!(parse_mtime_metadata(&format_mtime_metadata(ms)), Some(ms));
-        assert_eq!(format_mtime_metadata(-1), "-1.999");
+    }
+
+    #[test]
+    fn pre_1970_mtimes_round_trip() {
+        // A millisecond before the epoch is -0.001 s, not -1.999 s.
+        assert_eq!(format_mtime_metadata(-1), "-0.001");
+        assert_eq!(format_mtime_metadata(-1_500), "-1.500");
+        for ms in [-1, -999, -1_000, -1_001, -86_400_000_123, 0, 999] {
+            assert_eq!(parse_mtime_metadata(&format_mtime_metadata(ms)), Some(ms), "{ms}");
+        }
     }
 }

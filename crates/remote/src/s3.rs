@@ -4,7 +4,7 @@ use crate::bandwidth::Bandwidth;
 use crate::connection::{Connection, Timeouts};
 use crate::error::{ErrorKind, HasStatus, RemoteError};
 use crate::listing::decode_listed_key;
-use crate::object::{parse_mtime_metadata, unquote_etag, ListPage, ObjectMeta, PartInfo};
+use crate::object::{parse_mtime_metadata, unquote_etag, ListPage, ObjectMeta, OpenUpload, PartInfo};
 use crate::watchdog::{self, Activity};
 use crate::Remote;
 use async_trait::async_trait;
@@ -463,6 +463,48 @@ impl Remote for S3Remote {
         )
         .await?;
         Ok(())
+    }
+
+    async fn list_open_uploads(&self, prefix: &str) -> Result<Vec<OpenUpload>, RemoteError> {
+        let mut open = Vec::new();
+        let (mut key_marker, mut id_marker) = (None, None);
+        loop {
+            let out = self
+                .call(
+                    "list_multipart_uploads",
+                    &Activity::new(),
+                    self.client
+                        .list_multipart_uploads()
+                        .bucket(&self.bucket)
+                        .prefix(prefix)
+                        .encoding_type(EncodingType::Url)
+                        .set_key_marker(key_marker.take())
+                        .set_upload_id_marker(id_marker.take())
+                        .send(),
+                )
+                .await?;
+            let encoded = out.encoding_type() == Some(&EncodingType::Url);
+            open.extend(out.uploads().iter().filter_map(|u| {
+                let key = u.key()?;
+                Some(OpenUpload {
+                    key: if encoded { decode_listed_key(key) } else { key.to_string() },
+                    upload_id: u.upload_id()?.to_string(),
+                    initiated_ms: millis(u.initiated()),
+                })
+            }));
+            if out.is_truncated() != Some(true) {
+                return Ok(open);
+            }
+            key_marker = out.next_key_marker().map(str::to_string);
+            id_marker = out.next_upload_id_marker().map(str::to_string);
+            // A truncated page that says nowhere to go on would loop for ever.
+            if key_marker.is_none() {
+                return Err(RemoteError::new(
+                    ErrorKind::Server,
+                    "the server said more multipart uploads follow but gave no marker to fetch them",
+                ));
+            }
+        }
     }
 
     async fn delete_batch(&self, keys: &[String]) -> Result<Vec<(String, RemoteError)>, RemoteError> {

@@ -137,6 +137,7 @@ pub fn device(remote: Arc<dyn Remote>, bucket: &str, root: Option<PathBuf>) -> D
         transfers,
         store,
         trash_dir: home.join("trash/docs"),
+        trash_keep_days: bucketsync_engine::trash::DEFAULT_KEEP_DAYS,
         clock,
         device: "laptop".into(),
         quiet_ms: 0,

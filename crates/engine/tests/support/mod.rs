@@ -7,7 +7,7 @@
 pub mod device;
 
 use async_trait::async_trait;
-use bucketsync_remote::{ErrorKind, ListPage, ObjectMeta, PartInfo, Remote, RemoteError};
+use bucketsync_remote::{ErrorKind, ListPage, ObjectMeta, OpenUpload, PartInfo, Remote, RemoteError};
 use bytes::Bytes;
 use std::ops::Range;
 use std::path::Path;
@@ -195,6 +195,9 @@ impl Remote for Hooked {
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), RemoteError> {
         self.aborts.fetch_add(1, Ordering::SeqCst);
         self.inner.abort_multipart(key, upload_id).await
+    }
+    async fn list_open_uploads(&self, prefix: &str) -> Result<Vec<OpenUpload>, RemoteError> {
+        self.inner.list_open_uploads(prefix).await
     }
     async fn delete_batch(&self, keys: &[String]) -> Result<Vec<(String, RemoteError)>, RemoteError> {
         self.inner.delete_batch(keys).await

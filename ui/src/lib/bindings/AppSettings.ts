@@ -16,4 +16,8 @@ notifications: boolean,
 /**
  * Start Bucketsync (in the tray) when you log in.
  */
-start_at_login: boolean, };
+start_at_login: boolean, 
+/**
+ * Files a remote delete moved to the trash are removed after this many days.
+ */
+trash_keep_days: number, };
