@@ -262,7 +262,13 @@ impl Transfers {
     pub async fn sweep_orphans(&self, pair_id: i64, prefix: &str) -> Result<Option<usize>, TransferError> {
         let last_key = format!("orphan-uploads-swept-ms:{pair_id}");
         let last = self.store().setting(&last_key)?.and_then(|v| v.parse::<i64>().ok());
-        if last.is_some_and(|at| self.now_ms().saturating_sub(at) < ORPHAN_AFTER.as_millis() as i64) {
+        let Some(last) = last else {
+            // A pair's first pass starts the daily clock instead: its own
+            // uploads cannot be orphans yet, and its first pass stays lean.
+            self.store().set_setting(&last_key, &self.now_ms().to_string())?;
+            return Ok(None);
+        };
+        if self.now_ms().saturating_sub(last) < ORPHAN_AFTER.as_millis() as i64 {
             return Ok(None);
         }
         let known: std::collections::HashSet<String> =

@@ -619,7 +619,7 @@ async fn download_onto_a_full_disk_is_disk_full() {
 async fn orphaned_uploads_are_aborted_once_a_day_old() {
     use bucketsync_engine::clock::{Clock, FixedClock};
     let server = S3Server::garage();
-    let e = env(&server, "orphans");
+    let e = env(server, "orphans");
     let path = e.files.join("big.bin");
     random_file(&path, 7 * MIB);
     let known = interrupted_upload(&e, &path, "docs/big.bin").await;
@@ -643,11 +643,11 @@ async fn orphaned_uploads_are_aborted_once_a_day_old() {
     let sem = Arc::new(tokio::sync::Semaphore::new(2));
     let t = Transfers::new(e.s3.clone(), e.store.clone(), small_limits(), sem, clock.clone())
         .with_retry_delays(Duration::from_millis(10), Duration::from_millis(50), 4);
-    assert_eq!(t.sweep_orphans(e.pair_id, "docs/").await.unwrap(), Some(0), "young: maybe another device's");
-    clock.set(now + 3_600_000);
-    assert_eq!(t.sweep_orphans(e.pair_id, "docs/").await.unwrap(), None, "swept less than a day ago");
+    assert_eq!(t.sweep_orphans(e.pair_id, "docs/").await.unwrap(), None, "the first pass starts the clock");
     clock.set(now + 25 * 3_600_000);
     assert_eq!(t.sweep_orphans(e.pair_id, "docs/").await.unwrap(), Some(1));
+    clock.set(now + 26 * 3_600_000);
+    assert_eq!(t.sweep_orphans(e.pair_id, "docs/").await.unwrap(), None, "swept less than a day ago");
     assert_eq!(open("docs/").await, vec![known], "the recorded upload stays resumable");
     assert_eq!(open("elsewhere/").await, vec![outside], "outside the pair's prefix: not ours");
 }
