@@ -165,7 +165,7 @@ fn stop(child: Child) -> Result<Exit> {
 }
 
 fn status_file(home: &Path) -> PathBuf {
-    home.join("daemon-status.json")
+    home.join("engine-status.json")
 }
 
 /// Waits until the daemon reports the pair idle after a converged pass.

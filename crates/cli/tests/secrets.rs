@@ -108,7 +108,8 @@ fn canary_secrets_never_leak_anywhere() {
         assert!(Instant::now() < deadline, "the daemon never uploaded the change");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let status_file = std::fs::read(home.join("daemon-status.json")).unwrap_or_default();
+    let status_file =
+        std::fs::read(home.join("engine-status.json")).expect("the daemon writes its status file");
     assert!(!contains(&status_file, &canary), "the secret is in the daemon's status file");
     // SAFETY: a plain signal to our own child.
     unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
