@@ -257,7 +257,20 @@ impl Other {
         let mut out = Vec::new();
         let mut token = None;
         loop {
-            let page = self.0.list_page(PREFIX, token).await.unwrap();
+            // A cluster node that just came back (tests/cluster.rs) may
+            // answer "no quorum" for a moment: the check retries, the
+            // engine under test gets no such help.
+            let mut tries = 0;
+            let page = loop {
+                match self.0.list_page(PREFIX, token.clone()).await {
+                    Ok(page) => break page,
+                    Err(e) if tries < 60 && e.kind.retryable() => {
+                        tries += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                    Err(e) => panic!("listing the bucket to check it: {e:?}"),
+                }
+            };
             out.extend(page.objects.into_iter().map(|o| (o.key[PREFIX.len()..].to_string(), o.etag)));
             match page.continuation {
                 Some(t) => token = Some(t),
