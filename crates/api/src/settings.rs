@@ -42,43 +42,27 @@ pub const TRASH_KEEP_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
 
 impl AppSettings {
     fn check(&self) -> Result<(), ApiError> {
-        if !POLL_SECONDS.contains(&self.poll_seconds) {
-            return Err(ApiError::invalid(
-                "poll-seconds",
-                format!(
-                    "{} seconds is outside {}-{}",
-                    self.poll_seconds,
-                    POLL_SECONDS.start(),
-                    POLL_SECONDS.end()
-                ),
-                "buckets push nothing, so they are listed on a timer: every 10 seconds to every hour",
-            ));
-        }
-        if !CONCURRENCY.contains(&self.transfer_concurrency) {
-            return Err(ApiError::invalid(
-                "transfer-concurrency",
-                format!(
-                    "{} is outside {}-{}",
-                    self.transfer_concurrency,
-                    CONCURRENCY.start(),
-                    CONCURRENCY.end()
-                ),
-                "4 suits most connections; more helps only on fast links with many files",
-            ));
-        }
-        if !TRASH_KEEP_DAYS.contains(&self.trash_keep_days) {
-            return Err(ApiError::invalid(
-                "trash-keep-days",
-                format!(
-                    "{} days is outside {}-{}",
-                    self.trash_keep_days,
-                    TRASH_KEEP_DAYS.start(),
-                    TRASH_KEEP_DAYS.end()
-                ),
-                "files deleted in the bucket wait in the trash this long: 30 days gives time to notice",
-            ));
-        }
-        Ok(())
+        within(
+            "poll-seconds",
+            self.poll_seconds,
+            POLL_SECONDS,
+            " seconds",
+            "buckets push nothing, so they are listed on a timer: every 10 seconds to every hour",
+        )?;
+        within(
+            "transfer-concurrency",
+            self.transfer_concurrency,
+            CONCURRENCY,
+            "",
+            "4 suits most connections; more helps only on fast links with many files",
+        )?;
+        within(
+            "trash-keep-days",
+            self.trash_keep_days,
+            TRASH_KEEP_DAYS,
+            " days",
+            "files deleted in the bucket wait in the trash this long: 30 days gives time to notice",
+        )
     }
 
     /// The runners' timings these settings give.
@@ -88,6 +72,20 @@ impl AppSettings {
             ..RunnerConfig::default()
         }
     }
+}
+
+/// `value` (of `field`, shown with `unit`) inside `range`, or the error that says so.
+fn within(
+    field: &str,
+    value: u32,
+    range: std::ops::RangeInclusive<u32>,
+    unit: &str,
+    hint: &str,
+) -> Result<(), ApiError> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(ApiError::invalid(field, format!("{value}{unit} is outside {}-{}", range.start(), range.end()), hint))
 }
 
 const KEYS: [&str; 5] =
