@@ -30,6 +30,17 @@ const COMMANDS: &[&str] = &[
     "activity",
     "settings",
     "save_settings",
+    "browse_list",
+    "browse_stat",
+    "browse_new_folder",
+    "browse_delete_preview",
+    "browse_delete",
+    "browse_rename",
+    "browse_link",
+    "browse_preview",
+    "browse_upload",
+    "browse_download",
+    "cancel_transfer",
 ];
 
 fn main() {

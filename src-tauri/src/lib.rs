@@ -67,6 +67,7 @@ pub fn run() {
         // First: a second launch only focuses the first window.
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| show_window(app)))
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_autostart::init(
@@ -122,6 +123,17 @@ pub fn run() {
             commands::activity::activity,
             commands::settings::settings,
             commands::settings::save_settings,
+            commands::browse::browse_list,
+            commands::browse::browse_stat,
+            commands::browse::browse_new_folder,
+            commands::browse::browse_delete_preview,
+            commands::browse::browse_delete,
+            commands::browse::browse_rename,
+            commands::browse::browse_link,
+            commands::browse::browse_preview,
+            commands::browse::browse_upload,
+            commands::browse::browse_download,
+            commands::browse::cancel_transfer,
         ])
         .build(tauri::generate_context!())
         .expect("error while building Bucketsync");

@@ -81,6 +81,11 @@ macro_rules! events {
     };
 }
 
+use crate::browse::transfer::{DownloadRequest, TransferEvent, TransferReport, UploadRequest};
+use crate::browse::{
+    DeletePreview, DeleteReport, DeleteRequest, LinkRequest, LinkView, ListPageView, ListRequest,
+    ObjectDetailsView, ObjectPreview, RenameReport, RenameRequest,
+};
 use crate::dashboard::{ActivityQuery, Dashboard};
 use crate::draft::{DraftCheck, DraftTest, PolicyDraft};
 use crate::engine::EngineView;
@@ -146,6 +151,29 @@ commands! {
     fn activity(query: ActivityQuery) -> Vec<ActivityView>;
     fn settings() -> AppSettings;
     fn save_settings(settings: AppSettings) -> AppSettings;
+
+    // The bucket browser.
+    /// One page of a folder; pass `continuation` back for the next.
+    fn browse_list(req: ListRequest) -> ListPageView;
+    /// Everything a HEAD tells about one object.
+    fn browse_stat(policy: String, key: String) -> ObjectDetailsView;
+    /// Creates an empty folder (a zero-byte `name/` key); returns its key.
+    fn browse_new_folder(policy: String, key: String) -> String;
+    /// What a delete would remove, for the question asked first.
+    fn browse_delete_preview(req: DeleteRequest) -> DeletePreview;
+    fn browse_delete(req: DeleteRequest) -> DeleteReport;
+    /// Renames (moves) an object or a whole prefix.
+    fn browse_rename(req: RenameRequest) -> RenameReport;
+    /// A public URL, or a presigned one with the chosen expiry.
+    fn browse_link(req: LinkRequest) -> LinkView;
+    /// The beginning of an image or text object, fetched by Rust.
+    fn browse_preview(policy: String, key: String) -> ObjectPreview;
+    /// Uploads local files and folders; progress comes as `transfer` events.
+    fn browse_upload(req: UploadRequest) -> TransferReport;
+    /// Downloads objects and prefixes into a local folder; progress as `transfer` events.
+    fn browse_download(req: DownloadRequest) -> TransferReport;
+    /// Cancels a running upload or download; false when none has this id.
+    fn cancel_transfer(id: String) -> bool;
 }
 
 events! {
@@ -159,6 +187,8 @@ events! {
     "engine" => Engine(EngineView);
     /// Worth a native notification.
     "notice" => Notice(NoticeEvent);
+    /// Progress of one file of a browser upload or download.
+    "transfer" => Transfer(TransferEvent);
 }
 
 /// Exports named types (with their dependencies) and remembers their names

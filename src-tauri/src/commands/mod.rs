@@ -5,6 +5,7 @@
 //! UI thread.
 
 pub mod activity;
+pub mod browse;
 pub mod overview;
 pub mod pairs;
 pub mod settings;

@@ -7,9 +7,19 @@ import type { ApiError } from "./ApiError";
 import type { AppSettings } from "./AppSettings";
 import type { CorsResult } from "./CorsResult";
 import type { Dashboard } from "./Dashboard";
+import type { DeletePreview } from "./DeletePreview";
+import type { DeleteReport } from "./DeleteReport";
+import type { DeleteRequest } from "./DeleteRequest";
+import type { DownloadRequest } from "./DownloadRequest";
 import type { DraftCheck } from "./DraftCheck";
 import type { DraftTest } from "./DraftTest";
 import type { EngineView } from "./EngineView";
+import type { LinkRequest } from "./LinkRequest";
+import type { LinkView } from "./LinkView";
+import type { ListPageView } from "./ListPageView";
+import type { ListRequest } from "./ListRequest";
+import type { ObjectDetailsView } from "./ObjectDetailsView";
+import type { ObjectPreview } from "./ObjectPreview";
 import type { Overview } from "./Overview";
 import type { PairView } from "./PairView";
 import type { PolicyDraft } from "./PolicyDraft";
@@ -17,7 +27,11 @@ import type { PolicySaved } from "./PolicySaved";
 import type { PolicyView } from "./PolicyView";
 import type { PreviewView } from "./PreviewView";
 import type { ProviderInfo } from "./ProviderInfo";
+import type { RenameReport } from "./RenameReport";
+import type { RenameRequest } from "./RenameRequest";
+import type { TransferReport } from "./TransferReport";
 import type { UpdatePairRequest } from "./UpdatePairRequest";
+import type { UploadRequest } from "./UploadRequest";
 
 /** Every command rejects with an ApiError. */
 export type CommandError = ApiError;
@@ -144,4 +158,58 @@ export function settings(): Promise<AppSettings> {
 
 export function saveSettings(settings: AppSettings): Promise<AppSettings> {
   return invoke("save_settings", { settings });
+}
+
+/** One page of a folder; pass `continuation` back for the next. */
+export function browseList(req: ListRequest): Promise<ListPageView> {
+  return invoke("browse_list", { req });
+}
+
+/** Everything a HEAD tells about one object. */
+export function browseStat(policy: string, key: string): Promise<ObjectDetailsView> {
+  return invoke("browse_stat", { policy, key });
+}
+
+/** Creates an empty folder (a zero-byte `name/` key); returns its key. */
+export function browseNewFolder(policy: string, key: string): Promise<string> {
+  return invoke("browse_new_folder", { policy, key });
+}
+
+/** What a delete would remove, for the question asked first. */
+export function browseDeletePreview(req: DeleteRequest): Promise<DeletePreview> {
+  return invoke("browse_delete_preview", { req });
+}
+
+export function browseDelete(req: DeleteRequest): Promise<DeleteReport> {
+  return invoke("browse_delete", { req });
+}
+
+/** Renames (moves) an object or a whole prefix. */
+export function browseRename(req: RenameRequest): Promise<RenameReport> {
+  return invoke("browse_rename", { req });
+}
+
+/** A public URL, or a presigned one with the chosen expiry. */
+export function browseLink(req: LinkRequest): Promise<LinkView> {
+  return invoke("browse_link", { req });
+}
+
+/** The beginning of an image or text object, fetched by Rust. */
+export function browsePreview(policy: string, key: string): Promise<ObjectPreview> {
+  return invoke("browse_preview", { policy, key });
+}
+
+/** Uploads local files and folders; progress comes as `transfer` events. */
+export function browseUpload(req: UploadRequest): Promise<TransferReport> {
+  return invoke("browse_upload", { req });
+}
+
+/** Downloads objects and prefixes into a local folder; progress as `transfer` events. */
+export function browseDownload(req: DownloadRequest): Promise<TransferReport> {
+  return invoke("browse_download", { req });
+}
+
+/** Cancels a running upload or download; false when none has this id. */
+export function cancelTransfer(id: string): Promise<boolean> {
+  return invoke("cancel_transfer", { id });
 }

@@ -5,9 +5,10 @@ import type { NoticeEvent } from "./NoticeEvent";
 import type { PairPassEvent } from "./PairPassEvent";
 import type { PairStatusEvent } from "./PairStatusEvent";
 import type { PairWarningEvent } from "./PairWarningEvent";
+import type { TransferEvent } from "./TransferEvent";
 
 /** Every event name the desktop emits. */
-export const EVENT_NAMES = ["pair-status", "pair-warning", "pair-pass", "engine", "notice"] as const;
+export const EVENT_NAMES = ["pair-status", "pair-warning", "pair-pass", "engine", "notice", "transfer"] as const;
 
 /** A pair's state changed (progress at most ~10 times a second per pair). */
 export function onPairStatus(handler: (payload: PairStatusEvent) => void): Promise<UnlistenFn> {
@@ -32,4 +33,9 @@ export function onEngine(handler: (payload: EngineView) => void): Promise<Unlist
 /** Worth a native notification. */
 export function onNotice(handler: (payload: NoticeEvent) => void): Promise<UnlistenFn> {
   return listen<NoticeEvent>("notice", (e) => handler(e.payload));
+}
+
+/** Progress of one file of a browser upload or download. */
+export function onTransfer(handler: (payload: TransferEvent) => void): Promise<UnlistenFn> {
+  return listen<TransferEvent>("transfer", (e) => handler(e.payload));
 }

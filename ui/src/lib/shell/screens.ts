@@ -3,6 +3,7 @@
 import type { Component } from "svelte";
 import PairsScreen from "../pairs/PairsScreen.svelte";
 import ActivityScreen from "../activity/ActivityScreen.svelte";
+import BrowserScreen from "../browser/BrowserScreen.svelte";
 import StorageScreen from "../storage/StorageScreen.svelte";
 import SettingsScreen from "../settings/SettingsScreen.svelte";
 import Wizard from "../wizard/Wizard.svelte";
@@ -19,6 +20,7 @@ export interface Screen {
 
 export const SCREENS: Screen[] = [
   { id: "pairs", title: "Pairs", icon: "⇅", component: PairsScreen },
+  { id: "browse", title: "Browse", icon: "▤", component: BrowserScreen },
   { id: "activity", title: "Activity", icon: "≡", component: ActivityScreen },
   { id: "storage", title: "Storage", icon: "◫", component: StorageScreen },
   { id: "settings", title: "Settings", icon: "⚙", component: SettingsScreen },
