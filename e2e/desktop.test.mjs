@@ -11,7 +11,9 @@
 //   a new file goes through transferring to idle and lands in the bucket ->
 //   pause / resume -> a mass delete shown and kept -> the key revoked on the
 //   server: "Enter new keys", fixed in the window, the pair resumes ->
-//   activity, settings, storage.
+//   activity, settings, storage -> the bucket browser: new folder, upload,
+//   rename, a link fetched over plain HTTP, details, delete with the count,
+//   and an upload into the synced prefix that lands in the local folder.
 //
 // Screenshots of every screen land in e2e/screenshots/.
 import assert from "node:assert/strict";
@@ -296,4 +298,84 @@ test("a new user connects a bucket, syncs a folder, and recovers from the usual 
   await click("[data-nav=pairs]");
   await untilState("photos", "idle");
   await snap("18-pairs");
+
+  // --- The bucket browser on the same Garage policy.
+  const row = (key) => `[data-key="${key}"]`;
+  const gone = (css) => session.until(`${css} gone`, async () => (await session.findAll(css)).length === 0);
+  // Native dialogs cannot be driven: the test writes local paths into the
+  // input the screen exposes for automation (data-testid=upload-paths); they
+  // take the same path as a dialog's or a drop's (commands.browseUpload).
+  const uploadPaths = (...paths) =>
+    session.execute(
+      `const i = document.querySelector('[data-testid=upload-paths]');
+       i.value = arguments[0]; i.dispatchEvent(new Event('change', { bubbles: true }));`,
+      [paths.join("\n")],
+    );
+  await click("[data-nav=browse]");
+  await $(row("photos/"));
+  await snap("19-browse-top");
+  // A new folder outside the synced prefix, then into it.
+  await click("[data-action=new-folder]");
+  await typeInto("[data-testid=folder-input]", "shared");
+  await click("[data-confirm=folder]");
+  await click(`${row("shared/")} .open`);
+  await $('[data-crumb="shared/"][aria-current=location]');
+  await $("[data-testid=browse-list] .empty-list");
+  await snap("20-browse-empty-folder");
+
+  // Upload; the object is listed and the transfers panel shows it done.
+  const up = join(work, "up");
+  mkdirSync(up, { recursive: true });
+  writeFileSync(join(up, "hello.txt"), "hello from the browser");
+  await uploadPaths(join(up, "hello.txt"));
+  await $(row("shared/hello.txt"));
+  await $('[data-file="shared/hello.txt"][data-file-state=done]');
+  await snap("21-browse-uploaded");
+
+  // Rename.
+  await click(row("shared/hello.txt"));
+  await click("[data-action=rename]");
+  await typeInto("[data-testid=rename-input]", "renamed.txt");
+  await snap("22-browse-rename");
+  await click("[data-confirm=rename]");
+  await $(row("shared/renamed.txt"));
+  await gone(row("shared/hello.txt"));
+
+  // A link (presigned: the bucket is private), fetched with plain HTTP.
+  await click(row("shared/renamed.txt"));
+  await click("[data-action=link]");
+  await click("[data-confirm=link]");
+  await $("[data-testid=link-url]");
+  const url = await session.execute("return document.querySelector('[data-testid=link-url]').value;");
+  await snap("23-browse-link");
+  const got = await fetch(url);
+  assert.equal(got.status, 200, `GET the link: ${got.status}`);
+  assert.equal(await got.text(), "hello from the browser");
+  await click("[data-dialog=link] button:not(.primary)");
+
+  // Details with a text preview fetched by Rust.
+  await click(row("shared/renamed.txt"));
+  await click("[data-action=details]");
+  await session.until("the preview", async () => (await textOf("[data-testid=preview]")).includes("hello from the browser"));
+  await snap("24-browse-details");
+  await click("[data-dialog=details] button");
+
+  // Delete, with the count asked first.
+  await click(row("shared/renamed.txt"));
+  await click("[data-action=delete]");
+  assert.match(await textOf("[data-dialog=delete] h2"), /Delete 1 object\?/);
+  await snap("25-browse-delete-confirm");
+  await click("[data-confirm=delete]");
+  await gone(row("shared/renamed.txt"));
+
+  // An upload into the synced prefix arrives in the pair's local folder.
+  await click('[data-crumb=""]');
+  await click(`${row("photos/")} .open`);
+  await $("[data-testid=synced-note]");
+  writeFileSync(join(up, "from-browser.txt"), "sent from the browser");
+  await uploadPaths(join(up, "from-browser.txt"));
+  await $(row("photos/from-browser.txt"));
+  await session.until("the upload in the synced folder", () => existsSync(join(folder, "from-browser.txt")), 60000);
+  assert.equal(readFileSync(join(folder, "from-browser.txt"), "utf8"), "sent from the browser");
+  await snap("26-browse-synced-prefix");
 });
