@@ -329,7 +329,9 @@ test("a new user connects a bucket, syncs a folder, and recovers from the usual 
   writeFileSync(join(up, "hello.txt"), "hello from the browser");
   await uploadPaths(join(up, "hello.txt"));
   await $(row("shared/hello.txt"));
-  await $('[data-file="shared/hello.txt"][data-file-state=done]');
+  await $("[data-testid=transfers] [data-state=done]");
+  const doneLine = await session.execute("return document.querySelector('[data-testid=transfers] [data-state=done]').textContent;");
+  assert.match(doneLine, /hello\.txt to shared\/\s*1 done/);
   await snap("21-browse-uploaded");
 
   // Rename.
@@ -378,4 +380,38 @@ test("a new user connects a bucket, syncs a folder, and recovers from the usual 
   await session.until("the upload in the synced folder", () => existsSync(join(folder, "from-browser.txt")), 60000);
   assert.equal(readFileSync(join(folder, "from-browser.txt"), "utf8"), "sent from the browser");
   await snap("26-browse-synced-prefix");
+
+  // A folder of 1,500 objects (uploaded as one folder through the app):
+  // two pages, and a list that renders only the rows in view. Scrolled to
+  // the end, the next page loads and the last rows show.
+  const many = join(up, "many");
+  mkdirSync(many);
+  for (let i = 0; i < 1500; i++) writeFileSync(join(many, `f${String(i).padStart(4, "0")}.txt`), `${i}`);
+  await click('[data-crumb=""]');
+  await $(row("photos/"));
+  // Per-file progress while it runs: file lines inside the running transfer.
+  await session.execute(`
+    window.__fileLines = 0;
+    new MutationObserver(() => {
+      window.__fileLines = Math.max(window.__fileLines,
+        document.querySelectorAll('[data-testid=transfers] [data-state=running] [data-file]').length);
+    }).observe(document.body, { subtree: true, childList: true, attributes: true });
+  `);
+  await uploadPaths(many);
+  await session.waitFor(row("many/"), 120000);
+  assert.ok((await session.execute("return window.__fileLines;")) > 0, "file lines with progress while the upload ran");
+  await click(`${row("many/")} .open`);
+  await $('[data-crumb="many/"][aria-current=location]');
+  await $(row("many/f0000.txt"));
+  assert.match(await textOf("[data-testid=browse-status]"), /1000 items loaded, more as you scroll/);
+  const rendered = () => session.execute("return document.querySelectorAll('[data-testid=browse-list] [data-row]').length;");
+  assert.ok((await rendered()) < 100, `only the rows in view are rendered (${await rendered()})`);
+  await snap("27-browse-1500-top");
+  await session.until("the second page and the last rows", async () => {
+    await session.execute("const s = document.querySelector('[data-testid=browse-scroll]'); s.scrollTop = s.scrollHeight;");
+    return (await session.findAll(row("many/f1499.txt"))).length === 1;
+  }, 60000);
+  assert.match(await textOf("[data-testid=browse-status]"), /^1500 items$/);
+  assert.ok((await rendered()) < 100, `still only the rows in view (${await rendered()})`);
+  await snap("28-browse-1500-scrolled");
 });
