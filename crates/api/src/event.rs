@@ -503,6 +503,10 @@ impl UiEvents {
                         pair: Some(e.pair.clone()),
                     });
                 }
+                // Done, but worth a look: one toast per pass, not per file.
+                if let Some(message) = warnings_in_words(&report.warnings) {
+                    self.emit(UiEvent::PairWarning(PairWarningEvent { pair: e.pair.clone(), message }));
+                }
                 self.emit(UiEvent::PairPass(PairPassEvent {
                     pair: e.pair.clone(),
                     changed,
@@ -520,6 +524,26 @@ impl UiEvents {
         self.inner.throttle.lock().unwrap_or_else(|p| p.into_inner()).forget(pair);
         self.inner.last.lock().unwrap_or_else(|p| p.into_inner()).remove(pair);
     }
+}
+
+/// A pass's warnings as one sentence naming the first few files.
+fn warnings_in_words(warnings: &[bucketsync_engine::report::PassWarning]) -> Option<String> {
+    use bucketsync_engine::report::WarningKind;
+    const SHOWN: usize = 3;
+    let future: Vec<&str> =
+        warnings.iter().filter(|w| w.kind == WarningKind::FutureMtime).map(|w| w.path.as_str()).collect();
+    if future.is_empty() {
+        return None;
+    }
+    let mut names = future.iter().take(SHOWN).copied().collect::<Vec<_>>().join(", ");
+    if future.len() > SHOWN {
+        names.push_str(&format!(" and {} more", future.len() - SHOWN));
+    }
+    Some(format!(
+        "{} file(s) are dated in the future ({names}): they were uploaded without waiting for them to \
+         settle. Check this computer's clock, or the tool that wrote them.",
+        future.len()
+    ))
 }
 
 #[cfg(test)]
@@ -615,6 +639,45 @@ mod tests {
         assert_eq!(Overall::of(true, [&PairState::Paused, &idle]), Overall::Idle);
         assert_eq!(Overall::of(true, []), Overall::Idle);
         assert_eq!(Overall::of(false, [&idle]), Overall::NotRunning);
+    }
+
+    #[test]
+    fn a_pass_with_future_dated_files_warns_once_naming_them() {
+        use bucketsync_engine::event::{Event, EventKind};
+        use bucketsync_engine::report::{PassReport, PassWarning, WarningKind};
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let ui = {
+            let seen = seen.clone();
+            UiEvents::new(move |e| seen.lock().unwrap().push(e))
+        };
+        let warning = |path: &str| PassWarning {
+            path: path.into(),
+            kind: WarningKind::FutureMtime,
+            message: "dated in the future".into(),
+        };
+        let report = PassReport {
+            warnings: ["a.txt", "b.txt", "c.txt", "d.txt"].map(warning).to_vec(),
+            ..PassReport::default()
+        };
+        let event = |report: PassReport| Event {
+            pair_id: 1,
+            pair: "docs".into(),
+            kind: EventKind::PassFinished { report: Box::new(report) },
+        };
+        ui.engine_event(&event(report));
+        ui.engine_event(&event(PassReport::default()));
+        let warnings: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                UiEvent::PairWarning(w) => Some(format!("{}: {}", w.pair, w.message)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(warnings.len(), 1, "one per pass with warnings, none for a clean pass: {warnings:?}");
+        assert!(warnings[0]
+            .starts_with("docs: 4 file(s) are dated in the future (a.txt, b.txt, c.txt and 1 more)"));
     }
 
     #[test]
