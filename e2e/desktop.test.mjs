@@ -272,7 +272,8 @@ test("a new user connects a bucket, syncs a folder, and recovers from the usual 
   const renewed = newKey();
   grant("e2e-renewed", renewed);
   await click('[data-pair="photos"] [data-testid=fix]');
-  assert.equal(await textOf("#wizard-title"), "Change local-garage");
+  // The wizard opens, then loads the policy it edits: wait for its title.
+  await session.until("the wizard on local-garage", async () => (await textOf("#wizard-title")) === "Change local-garage");
   await typeInto("#f-key", renewed.id);
   await typeInto("#f-secret", renewed.secret);
   await snap("14-enter-new-keys");
@@ -380,6 +381,15 @@ test("a new user connects a bucket, syncs a folder, and recovers from the usual 
   await session.until("the upload in the synced folder", () => existsSync(join(folder, "from-browser.txt")), 60000);
   assert.equal(readFileSync(join(folder, "from-browser.txt"), "utf8"), "sent from the browser");
   await snap("26-browse-synced-prefix");
+  // Deleting there says the local copy goes too, and it does.
+  await click(row("photos/from-browser.txt"));
+  await click("[data-action=delete]");
+  assert.match(await textOf("[data-testid=delete-synced-warning]"), /will be deleted too/);
+  assert.ok((await textOf("[data-testid=delete-synced-warning]")).includes(folder), "the warning names the local folder");
+  await snap("26b-browse-delete-synced");
+  await click("[data-confirm=delete]");
+  await gone(row("photos/from-browser.txt"));
+  await session.until("the local copy gone", () => !existsSync(join(folder, "from-browser.txt")), 60000);
 
   // A folder of 1,500 objects (uploaded as one folder through the app):
   // two pages, and a list that renders only the rows in view. Scrolled to
@@ -414,4 +424,13 @@ test("a new user connects a bucket, syncs a folder, and recovers from the usual 
   assert.match(await textOf("[data-testid=browse-status]"), /^1500 items$/);
   assert.ok((await rendered()) < 100, `still only the rows in view (${await rendered()})`);
   await snap("28-browse-1500-scrolled");
+  // Sorted by name the other way round, the last name comes first; the filter narrows to one.
+  await click("[data-sort=name]");
+  await session.until("the list reversed", async () =>
+    (await session.execute(`const s = document.querySelector('[data-testid=browse-scroll]'); s.scrollTop = 0;
+      return document.querySelector('[data-row="0"]')?.dataset.key;`)) === "many/f1499.txt");
+  await typeInto("[data-testid=browse-filter]", "f0007");
+  await session.until("one row", async () => (await rendered()) === 1);
+  await $(row("many/f0007.txt"));
+  await snap("29-browse-filtered");
 });
