@@ -432,5 +432,6 @@ test("a new user connects a bucket, syncs a folder, and recovers from the usual 
   await typeInto("[data-testid=browse-filter]", "f0007");
   await session.until("one row", async () => (await rendered()) === 1);
   await $(row("many/f0007.txt"));
+  assert.equal(await textOf("[data-testid=browse-status]"), "1 of 1500 items");
   await snap("29-browse-filtered");
 });
