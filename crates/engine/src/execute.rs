@@ -11,7 +11,7 @@ use crate::keypath;
 use crate::plan::Action;
 use crate::report::{ActionError, PassReport};
 use crate::snapshot::{self, LocalFile, RemoteFile};
-use crate::transfer::{rename_noreplace, LocalExpect, TransferError, Transfers};
+use crate::transfer::{rename_noreplace, LocalExpect, RemoteExpect, TransferError, Transfers};
 use crate::trash::Trash;
 use bucketsync_remote::Remote;
 use bucketsync_store::{BaselineRow, JournalRow, Store, StoreError};
@@ -445,8 +445,12 @@ impl Executor<'_> {
 
     async fn transfer(&self, a: &Action) -> Result<Done, Failure> {
         match a {
-            Action::Upload { path, local } => {
-                let bytes = self.upload(path, local).await?;
+            Action::Upload { path, local, remote } => {
+                let expect = match remote {
+                    Some(r) => RemoteExpect::Etag(r.etag.clone()),
+                    None => RemoteExpect::Absent,
+                };
+                let bytes = self.upload(path, local, &expect).await?;
                 Ok(Done::Uploaded(bytes))
             }
             Action::Download { path, remote, local } => {
@@ -472,9 +476,13 @@ impl Executor<'_> {
         }
     }
 
-    async fn upload(&self, rel: &str, local: &LocalFile) -> Result<u64, Failure> {
+    /// `expect`: what the listing saw at the key, the only object it may replace.
+    async fn upload(&self, rel: &str, local: &LocalFile, expect: &RemoteExpect) -> Result<u64, Failure> {
         let key = keypath::key_for(self.prefix, rel);
-        let up = self.transfers.upload(self.pair_id, &self.abs(rel), &key, local, self.progress).await?;
+        let up = self
+            .transfers
+            .upload_expecting(self.pair_id, &self.abs(rel), &key, local, expect, self.progress)
+            .await?;
         let remote = RemoteFile {
             key,
             size: up.remote.size,
@@ -548,7 +556,8 @@ impl Executor<'_> {
         let mut bytes_up = 0;
         if upload_copy {
             let m = abs_copy.symlink_metadata().map_err(|e| io_failure(&abs_copy, e))?;
-            bytes_up = self.upload(copy, &snapshot::stat(&m)).await?;
+            // The copy's name was free on both sides when planned.
+            bytes_up = self.upload(copy, &snapshot::stat(&m), &RemoteExpect::Absent).await?;
         }
         Ok(Done::Conflict { copy: Some(copy.to_string()), bytes_up, bytes_down: remote.size })
     }

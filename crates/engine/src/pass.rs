@@ -303,7 +303,7 @@ pub async fn preview_pass(ctx: &PassContext) -> Result<Preview, PassError> {
     .map(|n| n.reason);
     for action in &planned.plan.actions {
         match action {
-            Action::Upload { path, local } => {
+            Action::Upload { path, local, .. } => {
                 p.bytes_up += local.size;
                 p.uploads.push(PreviewFile { path: path.clone(), size: local.size });
             }

@@ -45,8 +45,9 @@ pub struct PlanInput<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "action")]
 pub enum Action {
-    /// Send the local file; `remote` is what it replaces, if anything.
-    Upload { path: String, local: LocalFile },
+    /// Send the local file; `remote` is the object the listing saw at its
+    /// key (`None`: none), the only one it may replace.
+    Upload { path: String, local: LocalFile, remote: Option<RemoteFile> },
     /// Fetch the object; `local` is the (unchanged) file it replaces, if any.
     Download { path: String, remote: RemoteFile, local: Option<LocalFile> },
     /// Move the local file to the trash: it was deleted in the bucket.
@@ -269,7 +270,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                     Some(conflict(l.unwrap(), r.unwrap(), true))
                 }
                 (Modified, Unchanged | Touched) | (Modified | Created, Deleted | Absent) => {
-                    Some(Action::Upload { path: p.clone(), local: l.unwrap().clone() })
+                    Some(Action::Upload { path: p.clone(), local: l.unwrap().clone(), remote: r.cloned() })
                 }
                 (Modified | Created, Modified | Created) => {
                     let (l, r) = (l.unwrap(), r.unwrap());
@@ -296,7 +297,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                 // Someone else's newer object is not overwritten by an unchanged file.
                 (Unchanged | Touched, Modified) => None,
                 (Unchanged | Touched, Deleted) => {
-                    Some(Action::Upload { path: p.clone(), local: l.unwrap().clone() })
+                    Some(Action::Upload { path: p.clone(), local: l.unwrap().clone(), remote: r.cloned() })
                 }
                 // Never sent over the synced copy; this mode does not write
                 // the folder, so it waits for the user (reported).
@@ -312,7 +313,11 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                     Some(r) if same_content(l.unwrap(), r) => {
                         Some(Action::Adopt { path: p.clone(), local: l.unwrap().clone(), remote: r.clone() })
                     }
-                    _ => Some(Action::Upload { path: p.clone(), local: l.unwrap().clone() }),
+                    _ => Some(Action::Upload {
+                        path: p.clone(),
+                        local: l.unwrap().clone(),
+                        remote: r.cloned(),
+                    }),
                 },
                 (Deleted, Unchanged | Touched) => {
                     Some(Action::DeleteRemote { path: p.clone(), remote: r.unwrap().clone() })

@@ -120,6 +120,20 @@ pub enum LocalExpect {
     Anything,
 }
 
+/// What the bucket must still hold at the upload's key right before the
+/// PUT or the CompleteMultipartUpload: what the plan's listing saw there.
+/// Anything else was written by someone after the listing and is not
+/// replaced (the next pass plans a conflict).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteExpect {
+    /// No object (a new key).
+    Absent,
+    /// The object with this ETag (as listed, unquoted).
+    Etag(String),
+    /// Whatever is there (tests of the transfer layer alone).
+    Anything,
+}
+
 /// A finished download.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Downloaded {
@@ -150,6 +164,10 @@ pub enum TransferError {
     ChangedDuringUpload { path: PathBuf },
     #[error("{} changed while its download ran; it was kept, and the next pass looks again", path.display())]
     LocalChanged { path: PathBuf },
+    #[error(
+        "{key} changed in the bucket after it was listed; it was not replaced, and the next pass looks again"
+    )]
+    RemoteChanged { key: String },
     #[error("the download of {key} failed verification: {reason}")]
     Verify { key: String, reason: String },
     #[error("the disk is full (writing {})", path.display())]
@@ -165,7 +183,9 @@ impl TransferError {
         Some(match self {
             TransferError::Remote(e) => FaultKind::Remote(e.kind),
             TransferError::Io { source, .. } => FaultKind::of_io(source),
-            TransferError::ChangedDuringUpload { .. } | TransferError::LocalChanged { .. } => return None,
+            TransferError::ChangedDuringUpload { .. }
+            | TransferError::LocalChanged { .. }
+            | TransferError::RemoteChanged { .. } => return None,
             // Bytes that did not add up: the server (or the wire) failed.
             TransferError::Verify { .. } => FaultKind::Remote(ErrorKind::Server),
             TransferError::DiskFull { .. } => FaultKind::DiskFull,
@@ -305,7 +325,7 @@ impl Transfers {
     /// mtime in `mtime` user metadata (rclone's format) and the content hash
     /// in `sha256`. Fails with [`TransferError::ChangedDuringUpload`] if the
     /// file is not as `expected` or changed while it was read; a torn upload
-    /// is never completed and never recorded.
+    /// is never completed and never recorded. Replaces whatever the key holds.
     pub async fn upload(
         &self,
         pair_id: i64,
@@ -314,7 +334,23 @@ impl Transfers {
         expected: &LocalFile,
         progress: &dyn Progress,
     ) -> Result<Uploaded, TransferError> {
-        upload::upload(self, pair_id, path, key, expected, progress).await
+        upload::upload(self, pair_id, path, key, expected, &RemoteExpect::Anything, progress).await
+    }
+
+    /// [`Transfers::upload`] that writes only if the key still holds what
+    /// `remote` says right before the PUT / CompleteMultipartUpload;
+    /// otherwise fails with [`TransferError::RemoteChanged`] (a multipart
+    /// upload is aborted then).
+    pub async fn upload_expecting(
+        &self,
+        pair_id: i64,
+        path: &Path,
+        key: &str,
+        expected: &LocalFile,
+        remote: &RemoteExpect,
+        progress: &dyn Progress,
+    ) -> Result<Uploaded, TransferError> {
+        upload::upload(self, pair_id, path, key, expected, remote, progress).await
     }
 
     /// Downloads `object` into a temp file in `dest`'s folder (parallel

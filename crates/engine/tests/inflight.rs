@@ -193,3 +193,64 @@ async fn a_file_back_before_its_remote_delete_stops_the_delete() {
     assert_eq!(other.get("a.txt").await.unwrap(), b"back again");
     dev.assert_quiet().await;
 }
+
+/// A device whose remote writes `content` at `rel` once a listing is
+/// complete after the trigger is armed: another device's upload landing
+/// between our listing and our PUT.
+fn device_with_write_after_listing(
+    hint: &str,
+    rel: &'static str,
+    content: &'static [u8],
+) -> (Device, Other, Trigger) {
+    let (remote, other, bucket) = garage(hint);
+    let trigger = Trigger::default();
+    let t = trigger.clone();
+    let key = format!("{}{rel}", support::device::PREFIX);
+    let hooked =
+        Hooked::new(remote).after_list(move || t.fire().then(|| (key.clone(), Bytes::from_static(content))));
+    (device(Arc::new(hooked), &bucket, None), other, trigger)
+}
+
+/// Point 2, a new key: an object another device wrote at the path after
+/// our listing (which saw none) is not replaced by our upload; the next
+/// pass keeps both versions (conflict copy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_written_after_the_listing_is_not_replaced_by_a_new_upload() {
+    let (dev, other, trigger) = device_with_write_after_listing("put-new-race", "n.txt", b"theirs, new");
+    dev.write("n.txt", "mine, new");
+
+    trigger.arm();
+    let r = dev.sync().await;
+    assert!(trigger.fired());
+    assert_eq!(other.get("n.txt").await.unwrap(), b"theirs, new", "their object is not overwritten");
+    assert!(r.uploaded.is_empty() && r.waiting == ["n.txt"], "{r:?}");
+
+    let r = dev.sync().await;
+    assert_eq!(r.conflicts.len(), 1, "{r:?}");
+    assert_eq!(dev.read("n.txt").unwrap(), b"theirs, new");
+    assert_eq!(dev.read(&r.conflicts[0]).unwrap(), b"mine, new");
+    assert_eq!(other.get(&r.conflicts[0]).await.unwrap(), b"mine, new");
+    dev.assert_quiet().await;
+}
+
+/// Point 2, a replacement: a local edit is not sent over a version another
+/// device uploaded after our listing saw the synced one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_replaced_after_the_listing_is_not_overwritten() {
+    let (dev, other, trigger) = device_with_write_after_listing("put-replace-race", "a.txt", b"theirs");
+    dev.write("a.txt", "first");
+    dev.sync().await;
+    dev.write("a.txt", "mine, edited");
+
+    trigger.arm();
+    let r = dev.sync().await;
+    assert!(trigger.fired());
+    assert_eq!(other.get("a.txt").await.unwrap(), b"theirs", "their version is not overwritten");
+    assert!(r.uploaded.is_empty() && r.waiting == ["a.txt"], "{r:?}");
+
+    let r = dev.sync().await;
+    assert_eq!(r.conflicts.len(), 1, "{r:?}");
+    assert_eq!(dev.read("a.txt").unwrap(), b"theirs");
+    assert_eq!(dev.read(&r.conflicts[0]).unwrap(), b"mine, edited");
+    dev.assert_quiet().await;
+}

@@ -5,8 +5,8 @@
 
 use super::part::{part_count, part_range, part_size};
 use super::{
-    same_version, version, Progress, TransferError, Transfers, Uploaded, MAX_IN_MEMORY_PUT, MTIME_METADATA,
-    SHA256_METADATA,
+    same_version, version, Progress, RemoteExpect, TransferError, Transfers, Uploaded, MAX_IN_MEMORY_PUT,
+    MTIME_METADATA, SHA256_METADATA,
 };
 use crate::event::FaultKind;
 use crate::snapshot::{self, hex, LocalFile};
@@ -34,6 +34,7 @@ pub(super) async fn upload(
     path: &Path,
     key: &str,
     expected: &LocalFile,
+    remote: &RemoteExpect,
     progress: &dyn Progress,
 ) -> Result<Uploaded, TransferError> {
     let before = version(path)?;
@@ -42,9 +43,30 @@ pub(super) async fn upload(
     }
     let multipart = before.len() > 0 && before.len() >= t.limits().multipart_threshold.min(MAX_IN_MEMORY_PUT);
     if multipart {
-        upload_multipart(t, pair_id, path, key, before, progress).await
+        upload_multipart(t, pair_id, path, key, before, remote, progress).await
     } else {
-        upload_single(t, path, key, before, progress).await
+        upload_single(t, path, key, before, remote, progress).await
+    }
+}
+
+/// Fails with [`TransferError::RemoteChanged`] unless `key` holds what
+/// `expect` says. A HEAD right before the write: it narrows the window in
+/// which another client's object would be replaced unseen to one request.
+async fn check_remote(t: &Transfers, key: &str, expect: &RemoteExpect) -> Result<(), TransferError> {
+    let now = match expect {
+        RemoteExpect::Anything => return Ok(()),
+        _ => t.with_retry("HEAD", || t.remote().head(key)).await,
+    };
+    let same = match (expect, now) {
+        (RemoteExpect::Absent, Err(e)) if not_found(&e) => true,
+        (RemoteExpect::Etag(listed), Ok(meta)) => meta.etag == *listed,
+        (_, Err(e)) if !not_found(&e) => return Err(e.into()),
+        _ => false,
+    };
+    if same {
+        Ok(())
+    } else {
+        Err(TransferError::RemoteChanged { key: key.to_string() })
     }
 }
 
@@ -71,6 +93,7 @@ async fn upload_single(
     path: &Path,
     key: &str,
     before: Metadata,
+    expect: &RemoteExpect,
     progress: &dyn Progress,
 ) -> Result<Uploaded, TransferError> {
     let owned = path.to_path_buf();
@@ -81,6 +104,7 @@ async fn upload_single(
     let mtime_ms = snapshot::mtime_ms(&before);
     let meta = metadata(mtime_ms, &sha256);
     let body = Bytes::from(body);
+    check_remote(t, key, expect).await?;
     let mut remote = t.with_retry("PUT", || t.remote().put_bytes(key, body.clone(), &meta)).await?;
     progress.advance(before.len());
     remote.mtime_ms = Some(mtime_ms);
@@ -144,6 +168,8 @@ struct Job<'a> {
     before: Metadata,
     part_size: u64,
     upload_id: String,
+    /// Checked right before the Complete.
+    expect: RemoteExpect,
 }
 
 async fn upload_multipart(
@@ -152,6 +178,7 @@ async fn upload_multipart(
     path: &Path,
     key: &str,
     before: Metadata,
+    expect: &RemoteExpect,
     progress: &dyn Progress,
 ) -> Result<Uploaded, TransferError> {
     let size = before.len();
@@ -186,8 +213,16 @@ async fn upload_multipart(
             Some(id) => id,
             None => start(t, pair_id, path, key, &before, part_size, &sha256).await?,
         };
-        let job =
-            Job { t, pair_id, key, path: path.to_path_buf(), before: before.clone(), part_size, upload_id };
+        let job = Job {
+            t,
+            pair_id,
+            key,
+            path: path.to_path_buf(),
+            before: before.clone(),
+            part_size,
+            upload_id,
+            expect: expect.clone(),
+        };
         match job.finish(progress).await? {
             Some(mut remote) => {
                 remote.mtime_ms = Some(mtime_ms);
@@ -303,6 +338,14 @@ impl Job<'_> {
         if !same_version(&version(&self.path)?, &self.before) {
             abort_recorded(t, &self.row()).await;
             return Err(changed(&self.path));
+        }
+        // Someone else's object written since the listing is not replaced:
+        // the upload is dropped, the next pass plans a conflict.
+        if let Err(e) = check_remote(t, self.key, &self.expect).await {
+            if matches!(e, TransferError::RemoteChanged { .. }) {
+                abort_recorded(t, &self.row()).await;
+            }
+            return Err(e);
         }
         let parts: Vec<PartInfo> = done.into_values().collect();
         let completed = t
@@ -440,6 +483,8 @@ async fn recover_one(t: &Transfers, row: UploadRow) -> Result<(), TransferError>
         before,
         part_size: row.part_size,
         upload_id: row.upload_id.clone(),
+        // Not yet checked here (issue 8, point 3).
+        expect: RemoteExpect::Anything,
     };
     match job.finish(&super::NoProgress).await? {
         Some(_) => tracing::info!("resumed and completed the upload of {}", row.key),

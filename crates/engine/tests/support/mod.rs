@@ -50,7 +50,12 @@ pub struct Hooked {
     /// Runs before each HEAD (another client writing between our listing
     /// and our next look).
     before_head: HeadHook,
+    /// Runs once a listing's last page was read (another client writing
+    /// after our listing, before our write).
+    after_list: AfterList,
 }
+
+type AfterList = Box<dyn Fn() -> Option<(String, Bytes)> + Send + Sync>;
 
 impl Hooked {
     pub fn new(inner: Arc<dyn Remote>) -> Hooked {
@@ -66,7 +71,13 @@ impl Hooked {
             on_range: Box::new(|_, _| Hook::Pass),
             lose_first_complete_answer: Default::default(),
             before_head: Box::new(|_| None),
+            after_list: Box::new(|| None),
         }
+    }
+    /// After a complete listing, `f` may name an object to write.
+    pub fn after_list(mut self, f: impl Fn() -> Option<(String, Bytes)> + Send + Sync + 'static) -> Self {
+        self.after_list = Box::new(f);
+        self
     }
     /// Before a HEAD of a key, `f` may name an object to write first.
     pub fn before_head(
@@ -94,7 +105,13 @@ impl Hooked {
 #[async_trait]
 impl Remote for Hooked {
     async fn list_page(&self, prefix: &str, continuation: Option<String>) -> Result<ListPage, RemoteError> {
-        self.inner.list_page(prefix, continuation).await
+        let page = self.inner.list_page(prefix, continuation).await?;
+        if page.continuation.is_none() {
+            if let Some((key, body)) = (self.after_list)() {
+                self.inner.put_bytes(&key, body, &[]).await?;
+            }
+        }
+        Ok(page)
     }
     async fn head(&self, key: &str) -> Result<ObjectMeta, RemoteError> {
         if let Some((other_key, body)) = (self.before_head)(key) {
