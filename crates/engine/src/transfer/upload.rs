@@ -49,6 +49,22 @@ pub(super) async fn upload(
     }
 }
 
+/// A refused HEAD carries no body, so a revoked key and a key without read
+/// access both read as "permission denied": a listing of the key says which.
+async fn head_error(
+    t: &Transfers,
+    key: &str,
+    e: bucketsync_remote::RemoteError,
+) -> bucketsync_remote::RemoteError {
+    if e.kind != bucketsync_remote::ErrorKind::PermissionDenied {
+        return e;
+    }
+    match t.remote().list_page(key, None).await {
+        Err(listed) => listed,
+        Ok(_) => e,
+    }
+}
+
 /// Fails with [`TransferError::RemoteChanged`] unless `key` holds what
 /// `expect` says. A HEAD right before the write: it narrows the window in
 /// which another client's object would be replaced unseen to one request.
@@ -60,7 +76,7 @@ async fn check_remote(t: &Transfers, key: &str, expect: &RemoteExpect) -> Result
     let same = match (expect, now) {
         (RemoteExpect::Absent, Err(e)) if not_found(&e) => true,
         (RemoteExpect::Etag(listed), Ok(meta)) => meta.etag == *listed,
-        (_, Err(e)) if !not_found(&e) => return Err(e.into()),
+        (_, Err(e)) if !not_found(&e) => return Err(head_error(t, key, e).await.into()),
         _ => false,
     };
     if same {
