@@ -5,4 +5,8 @@
 # building the app alone (`-p bucketsync-desktop`) after the tests would
 # compile most dependencies a second time with the app's features (serde,
 # proc-macro2, url, ...); with one selection each compiles once.
-CARGO_SELECTION=(--workspace --all-targets --locked --features bucketsync-desktop/custom-protocol)
+#
+# `bucketsync-cli/fail-points` compiles in the crash points of the fault
+# suite (crates/cli/tests/crash.rs); scripts/package's release build leaves
+# them out.
+CARGO_SELECTION=(--workspace --all-targets --locked --features bucketsync-desktop/custom-protocol,bucketsync-cli/fail-points)

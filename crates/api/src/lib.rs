@@ -27,6 +27,7 @@ pub mod settings;
 pub mod status_file;
 pub mod sync;
 
+pub use bucketsync_engine::crash::POINTS as CRASH_POINTS;
 pub use bucketsync_remote::bandwidth::parse_rate;
 pub use bucketsync_remote::request as s3_requests;
 pub use error::{ApiError, ErrorKind};
@@ -139,6 +140,13 @@ pub struct Overview {
     /// Where settings and the database live.
     pub home: String,
     pub policies: Vec<String>,
+}
+
+/// Arms the crash point `BUCKETSYNC_TEST_CRASH_AT` names (test builds only:
+/// see `bucketsync_engine::crash`).
+#[cfg(feature = "fail-points")]
+pub fn arm_crash_point() -> Option<String> {
+    bucketsync_engine::crash::arm_from_env()
 }
 
 #[cfg(test)]

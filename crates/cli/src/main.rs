@@ -121,6 +121,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let home = bucketsync_api::home::resolve(cli.home.clone());
     let _log = bucketsync_api::log::init(&home, "bucketsync");
+    #[cfg(feature = "fail-points")]
+    if let Some(point) = bucketsync_api::arm_crash_point() {
+        tracing::warn!("test build: the process aborts at crash point {point}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,

@@ -326,6 +326,7 @@ impl Executor<'_> {
         self.unchanged(path, local)?;
         let abs = self.abs(path);
         self.trash.put(&abs, path, (self.now_ms)()).map_err(|e| write_failure(&abs, e))?;
+        crate::crash_point!("trash.moved");
         self.forget(path)?;
         self.prune_parents(path);
         Ok(Done::DeletedLocal)
@@ -422,6 +423,7 @@ impl Executor<'_> {
                     continue;
                 }
             };
+            crate::crash_point!("delete-remote.sent");
             for (path, remote) in chunk {
                 if let Some((_, e)) = refused.iter().find(|(k, _)| *k == remote.key) {
                     out.errors.push(ActionError::new(
@@ -492,6 +494,7 @@ impl Executor<'_> {
             sha256: up.local.hash.clone(),
         };
         let size = up.local.size;
+        crate::crash_point!("upload.landed");
         self.put_base(self.base_row(rel, up.local, &remote))?;
         Ok(size)
     }
@@ -512,6 +515,7 @@ impl Executor<'_> {
             .await
             .map_err(download_failure)?;
         let hash = down.local.hash.clone().unwrap_or_default();
+        crate::crash_point!("download.landed");
         self.put_base(self.base_row(rel, down.local, remote))?;
         Ok(hash)
     }
@@ -534,6 +538,7 @@ impl Executor<'_> {
             std::io::ErrorKind::AlreadyExists => Failure::Changed,
             _ => write_failure(&abs, e),
         })?;
+        crate::crash_point!("conflict.set-aside");
         // The name is free now; a file saved under it while the remote
         // version downloads is kept (the download expects nothing there).
         let remote_hash = match self.download(rel, remote, &LocalExpect::Absent).await {
@@ -553,6 +558,7 @@ impl Executor<'_> {
             std::fs::remove_file(&abs_copy).map_err(|e| write_failure(&abs_copy, e))?;
             return Ok(Done::Conflict { copy: None, bytes_up: 0, bytes_down: remote.size });
         }
+        crate::crash_point!("conflict.downloaded");
         let mut bytes_up = 0;
         if upload_copy {
             let m = abs_copy.symlink_metadata().map_err(|e| io_failure(&abs_copy, e))?;

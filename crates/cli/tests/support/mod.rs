@@ -132,6 +132,11 @@ impl Bucket {
         self.rt.block_on(self.s3.put_bytes(key, body.into(), &[])).unwrap();
     }
 
+    pub fn delete(&self, key: &str) {
+        let refused = self.rt.block_on(self.s3.delete_batch(&[key.to_string()])).unwrap();
+        assert!(refused.is_empty(), "delete {key} refused: {refused:?}");
+    }
+
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
         self.rt.block_on(async {
             let meta = self.s3.head(key).await.ok()?;

@@ -226,7 +226,9 @@ fn finish_file(
             file.set_permissions(existing.permissions()).map_err(io)?;
         }
     }
+    crate::crash_point!("download.written");
     file.sync_all().map_err(io)?;
+    crate::crash_point!("download.synced");
     let local = snapshot::stat(&file.metadata().map_err(io)?);
     let changed = || TransferError::LocalChanged { path: dest.to_path_buf() };
     match expect {
@@ -248,6 +250,7 @@ fn finish_file(
         }
         LocalExpect::Anything => std::fs::rename(tmp, dest).map_err(|e| TransferError::io(dest, e))?,
     }
+    crate::crash_point!("download.renamed");
     if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
         File::open(dir).and_then(|d| d.sync_all()).map_err(|e| TransferError::io(dir, e))?;
     }

@@ -364,6 +364,7 @@ impl Job<'_> {
             return Err(e);
         }
         let parts: Vec<PartInfo> = done.into_values().collect();
+        crate::crash_point!("upload.parts-sent");
         let completed = t
             .with_retry("CompleteMultipartUpload", || {
                 t.remote().complete_multipart(self.key, &self.upload_id, &parts)
@@ -372,6 +373,7 @@ impl Job<'_> {
         let mtime_ms = snapshot::mtime_ms(&self.before);
         match completed {
             Ok(meta) => {
+                crate::crash_point!("upload.completed");
                 self.forget()?;
                 Ok(Some(meta))
             }
@@ -460,6 +462,7 @@ impl Job<'_> {
             self.key,
             &UploadPartRow { number: info.number, etag: info.etag.clone(), size: length },
         )?;
+        crate::crash_point!("upload.part-recorded");
         progress.advance(length);
         Ok(PartInfo { size: length, ..info })
     }
