@@ -486,6 +486,7 @@ mod tests {
                 reason: "3 of 4".into(),
                 asked_ms: 0,
                 confirmed: false,
+                kept: false,
                 deletes: vec![PendingDelete {
                     side: "remote".into(),
                     path: "a".into(),
@@ -520,6 +521,7 @@ mod tests {
             pair: Some("docs".into()),
             confirm_deletes: true,
             confirm_set: Some("earlier".into()),
+            keep_set: None,
         };
         let e = api.sync(req, EventSink::none()).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Stale, "{e:?}");

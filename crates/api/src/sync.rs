@@ -66,6 +66,27 @@ pub struct SyncRequest {
     /// that changed since is refused instead of confirmed.
     #[serde(default)]
     pub confirm_set: Option<String>,
+    /// Keep the files of the waiting list with this id instead of deleting
+    /// them: nothing is deleted, and the pass copies each file back to the
+    /// side it went missing from.
+    #[serde(default)]
+    pub keep_set: Option<String>,
+}
+
+/// A decision on a waiting list of deletes, recorded in the home for the
+/// engine another process runs (the desktop app or a daemon); its runner
+/// sees it within seconds and applies it in a pass of its own.
+#[derive(Clone, Debug, Serialize, TS)]
+pub struct DecisionRecorded {
+    pub pair: String,
+    /// The list decided on.
+    pub set: String,
+    /// Keep the files (true) or go ahead with the deletes (false).
+    pub keep: bool,
+    /// How many deletes the list holds.
+    pub files: usize,
+    /// Who applies it: the engine holding the home's lock, if it still runs.
+    pub engine: Option<crate::lock::LockHolder>,
 }
 
 /// A pair's state for `status`.
@@ -310,6 +331,9 @@ impl Api {
             Some(name) => vec![self.pair_row(name)?],
             None => self.store().list_pairs()?.into_iter().filter(|p| !p.paused).collect(),
         };
+        if let Some(id) = &req.keep_set {
+            self.mark_decision(&rows, id, true)?;
+        }
         let confirm = self.confirmations(&req, &rows)?;
         let mut out = Vec::new();
         for (row, confirm) in rows.into_iter().zip(confirm) {
@@ -327,6 +351,54 @@ impl Api {
             });
         }
         Ok(out)
+    }
+
+    /// Records `sync --confirm-deletes=ID` or `--keep-files=ID` for the
+    /// engine another process runs, when [`Api::sync`] is refused as busy:
+    /// the pair waiting on list ID gets the decision, and its runner applies
+    /// it. Only a list named by its id can be decided this way.
+    pub fn record_decision(&self, req: &SyncRequest) -> Result<DecisionRecorded, ApiError> {
+        let (id, keep) = match (&req.keep_set, &req.confirm_set) {
+            (Some(id), _) => (id, true),
+            (None, Some(id)) if req.confirm_deletes => (id, false),
+            _ => {
+                return Err(ApiError::new(
+                    ErrorKind::InvalidInput,
+                    "while another Bucketsync runs the pairs, a list of deletes is decided by its id",
+                )
+                .with_hint("`bucketsync status` shows the list and its id: then `--confirm-deletes=ID` or `--keep-files=ID`"))
+            }
+        };
+        let rows = match &req.pair {
+            Some(name) => vec![self.pair_row(name)?],
+            None => self.store().list_pairs()?,
+        };
+        let (pair, files) = self.mark_decision(&rows, id, keep)?;
+        Ok(DecisionRecorded { pair, set: id.clone(), keep, files, engine: crate::lock::holder(self.home()) })
+    }
+
+    /// Records keep (or confirm) on the list `id` of whichever of `rows`
+    /// waits on it; refused as stale when none does.
+    fn mark_decision(&self, rows: &[PairRow], id: &str, keep: bool) -> Result<(String, usize), ApiError> {
+        let mut store = self.store();
+        let mut waiting = Vec::new();
+        for row in rows {
+            match store.pending_deletes(row.id)? {
+                Some(p) if p.set_id == id => {
+                    let marked = if keep {
+                        store.keep_pending_deletes(row.id, id)?
+                    } else {
+                        store.confirm_pending_deletes(row.id, id)?
+                    };
+                    if marked {
+                        return Ok((row.name.clone(), p.deletes.len()));
+                    }
+                }
+                Some(p) => waiting.push(format!("{} waits for list {}", row.name, p.set_id)),
+                None => {}
+            }
+        }
+        Err(stale_list(id, &waiting))
     }
 
     /// What each pair's pass confirms. Without an id, each pair's list

@@ -3,9 +3,9 @@
 
 use crate::output::print_json;
 use bucketsync_api::sync::{
-    Event, EventKind, EventSink, PairStatus, PreviewView, Side, SyncRequest, SyncSummary,
+    DecisionRecorded, Event, EventKind, EventSink, PairStatus, PreviewView, Side, SyncRequest, SyncSummary,
 };
-use bucketsync_api::{Api, ApiError};
+use bucketsync_api::{Api, ApiError, ErrorKind};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -29,6 +29,10 @@ pub struct SyncArgs {
         conflicts_with = "dry_run"
     )]
     pub confirm_deletes: Option<String>,
+    /// Refuse the deletes of the list ID (as printed) and keep the files: nothing
+    /// is deleted, and each file is copied back to the side it went missing from
+    #[arg(long, value_name = "ID", conflicts_with_all = ["dry_run", "confirm_deletes"])]
+    pub keep_files: Option<String>,
     /// Plan a full pass and print what it would do; change nothing on either side
     #[arg(long)]
     pub dry_run: bool,
@@ -115,6 +119,20 @@ fn describe_status(status: &PairStatus) -> String {
     }
 }
 
+fn print_decision(d: &DecisionRecorded) {
+    let what = if d.keep {
+        format!("keeps the {} file(s) of list {} (nothing is deleted)", d.files, d.set)
+    } else {
+        format!("deletes exactly the {} file(s) of list {}", d.files, d.set)
+    };
+    match &d.engine {
+        Some(h) => {
+            println!("{}: recorded; {} (pid {}) {what} within seconds", d.pair, h.holder.describe(), h.pid)
+        }
+        None => println!("{}: recorded; the next sync {what}", d.pair),
+    }
+}
+
 fn print_summary(summary: &SyncSummary, confirmed: bool) {
     let s = &summary.report;
     if let Some(e) = &summary.error {
@@ -138,6 +156,7 @@ fn print_summary(summary: &SyncSummary, confirmed: bool) {
              (if anything else would be deleted by then, it asks again)",
             s.pair, n.id
         );
+        println!("  to keep the files instead: bucketsync sync {} --keep-files={}", s.pair, n.id);
         return;
     }
     println!(
@@ -244,8 +263,23 @@ pub async fn run(api: &Api, args: SyncArgs) -> Result<ExitCode, ApiError> {
         confirm_deletes: confirmed,
         // `--confirm-deletes` alone: the list the previous run printed.
         confirm_set: args.confirm_deletes.filter(|id| !id.is_empty()),
+        keep_set: args.keep_files,
     };
-    let summaries = api.sync(request, sink).await?;
+    let decides = request.keep_set.is_some() || request.confirm_set.is_some();
+    let summaries = match api.sync(request.clone(), sink).await {
+        Ok(s) => s,
+        // The app or a daemon runs the pairs: the decision is left for it.
+        Err(e) if e.kind == ErrorKind::Busy && decides => {
+            let recorded = api.record_decision(&request)?;
+            if args.json {
+                print_json(&recorded);
+            } else {
+                print_decision(&recorded);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(e),
+    };
     let ok = summaries.iter().all(|s| s.converged && s.error.is_none() && s.needs_confirmation.is_none());
     if args.json {
         print_json(&summaries);

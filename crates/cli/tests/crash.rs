@@ -88,7 +88,11 @@ fn check(point: &str, cli: &Cli, other: &Bucket, folder: &Path, want: &Expected)
 
     let (conflict, rest) = split(local_contents(folder));
     assert_eq!(rest, want.files, "{point}: the folder");
-    assert_eq!(conflict.len(), 2, "{point}: both.txt and exactly one conflict copy in the folder: {conflict:?}");
+    assert_eq!(
+        conflict.len(),
+        2,
+        "{point}: both.txt and exactly one conflict copy in the folder: {conflict:?}"
+    );
     let versions: BTreeSet<String> = conflict.iter().map(|(_, h)| h.clone()).collect();
     assert_eq!(versions, want.conflict, "{point}: both versions of both.txt in the folder");
 
@@ -134,8 +138,11 @@ fn crash_and_recover(server: &S3Server, point: &str, n: usize) {
 fn crashed_at_every_point_it_converges_without_loss() {
     let server = S3Server::garage();
     let only = std::env::var("BUCKETSYNC_CRASH_POINT").ok();
-    let points: Vec<&str> =
-        bucketsync_api::CRASH_POINTS.iter().copied().filter(|p| only.as_deref().is_none_or(|o| o == *p)).collect();
+    let points: Vec<&str> = bucketsync_api::CRASH_POINTS
+        .iter()
+        .copied()
+        .filter(|p| only.as_deref().is_none_or(|o| o == *p))
+        .collect();
     assert!(!points.is_empty(), "no crash point named {only:?}");
     for (n, point) in points.iter().enumerate() {
         eprintln!("crash point {point}");

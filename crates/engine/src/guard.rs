@@ -119,6 +119,7 @@ impl NeedsConfirmation {
             reason: self.reason.clone(),
             asked_ms,
             confirmed,
+            kept: false,
             deletes: self
                 .deletes
                 .iter()

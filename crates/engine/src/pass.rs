@@ -355,6 +355,7 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
         }
     }
 
+    apply_kept(ctx)?;
     let Planned { plan: planned, base_files, local_files, unreadable } = plan_pass(ctx).await?;
     report.unsyncable = planned.unsyncable.clone();
     report.waiting = planned.waiting.clone();
@@ -457,6 +458,22 @@ fn confirm_deletes(ctx: &PassContext, confirm: &Confirm) -> Result<(), PassError
             pending.deletes.len()
         ));
     }
+    Ok(())
+}
+
+/// Applies "keep the files" recorded on the pair's waiting list (by the
+/// runner, or by a CLI beside the engine): forgets exactly the base rows of
+/// its deletes, so this pass copies each file back instead of deleting it.
+/// Runs inside the pass, under the home's lock, so no other pass plans
+/// against half-forgotten rows; a crash half-way repeats it next time.
+fn apply_kept(ctx: &PassContext) -> Result<(), PassError> {
+    let mut store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(set) = store.pending_deletes(ctx.pair.id)?.filter(|s| s.kept) else { return Ok(()) };
+    for d in &set.deletes {
+        store.delete_baseline(ctx.pair.id, &d.path)?;
+    }
+    store.clear_pending_deletes(ctx.pair.id)?;
+    tracing::info!(pair = %ctx.pair.name, files = set.deletes.len(), "kept the files of list {}", set.set_id);
     Ok(())
 }
 

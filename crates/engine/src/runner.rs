@@ -40,6 +40,10 @@ impl Default for RunnerConfig {
     }
 }
 
+/// How often a runner waiting on a list of deletes looks whether another
+/// process (the CLI) decided on it: one small query.
+const DECISION_POLL: Duration = Duration::from_secs(2);
+
 /// What a runner can be told.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -51,9 +55,9 @@ pub enum Command {
     ConfirmDeletes {
         set: String,
     },
-    /// Refuse the deletes of the list with this id and keep the files:
-    /// their base rows are forgotten, so the next pass sees each as present
-    /// on one side only and copies it back to the side it went missing from.
+    /// Refuse the deletes of the list with this id and keep the files: the
+    /// next pass forgets their base rows, so it sees each as present on one
+    /// side only and copies it back to the side it went missing from.
     KeepFiles {
         set: String,
     },
@@ -188,6 +192,8 @@ async fn run(
     let mut next_pass = (!paused).then(Instant::now);
     let mut first = true;
     let mut confirm: Option<Confirm> = None;
+    // While a list of deletes waits: when to look whether it was decided.
+    let mut decision_check: Option<Instant> = None;
     let mut backoff = Backoff::default();
     if paused {
         events.status(PairStatus::Paused);
@@ -220,6 +226,14 @@ async fn run(
                     next_pass = Some(Instant::now());
                 }
             },
+            _ = sleep_until(decision_check) => {
+                if decided(&ctx) {
+                    decision_check = None;
+                    next_pass = Some(Instant::now());
+                } else {
+                    decision_check = Some(Instant::now() + DECISION_POLL);
+                }
+            }
             Some(signal) = signals.recv() => {
                 if let Signal::Rescan(why) = signal {
                     events.warning(format!("{why}; rescanning the whole folder"));
@@ -236,6 +250,8 @@ async fn run(
                 };
                 first = false;
                 let now = Instant::now();
+                decision_check =
+                    matches!(&result, Err(PassError::NeedsConfirmation(_))).then(|| now + DECISION_POLL);
                 if let Ok(report) = &result {
                     events.pass_finished(report.clone());
                 }
@@ -273,30 +289,28 @@ async fn run(
     }
 }
 
-/// Forgets the base rows of the deletes on the list `set` (the one still
-/// waiting, as it was shown), so nothing is deleted and the next pass
-/// restores each file from the side that has it. Another list waiting
-/// means the user decided on one that is gone: nothing is forgotten.
+/// Records "keep the files" on the list `set` (the one still waiting, as it
+/// was shown); the next pass applies it. Another list waiting means the
+/// user decided on one that is gone: nothing is recorded.
 fn keep_files(ctx: &PassContext, set: &str) {
     let mut store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
-    let pending = match store.pending_deletes(ctx.pair.id) {
-        Ok(Some(p)) if p.set_id == set => p,
-        Ok(_) => {
-            ctx.events.warning("the deletes to keep are no longer the ones waiting; nothing was changed");
-            return;
+    match store.keep_pending_deletes(ctx.pair.id, set) {
+        Ok(true) => {}
+        Ok(false) => {
+            ctx.events.warning("the deletes to keep are no longer the ones waiting; nothing was changed")
         }
-        Err(e) => {
-            ctx.events.warning(format!("could not read the deletes waiting: {e}"));
-            return;
-        }
-    };
-    for d in &pending.deletes {
-        if let Err(e) = store.delete_baseline(ctx.pair.id, &d.path) {
-            ctx.events.warning(format!("could not keep {}: {e}", d.path));
-        }
+        Err(e) => ctx.events.warning(format!("could not record the files to keep: {e}")),
     }
-    if let Err(e) = store.clear_pending_deletes(ctx.pair.id) {
-        ctx.events.warning(format!("could not clear the deletes waiting: {e}"));
+}
+
+/// Whether the list of deletes this runner waits on got a decision from
+/// outside it (a CLI beside the app or the daemon records one in the store).
+fn decided(ctx: &PassContext) -> bool {
+    let store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+    match store.pending_deletes(ctx.pair.id) {
+        Ok(Some(set)) => set.confirmed || set.kept,
+        Ok(None) => true,
+        Err(_) => false,
     }
 }
 

@@ -136,6 +136,10 @@ pub fn migrations() -> Migrations<'static> {
                 PRIMARY KEY (pair_id, position)
             ) STRICT, WITHOUT ROWID;",
         ),
+        // 5: "keep the files" recorded as a decision on the set, like a
+        // confirmation, so a CLI beside a running daemon or app can decide
+        // and the engine applies it inside its own pass.
+        M::up("ALTER TABLE pending_delete_set ADD COLUMN kept INTEGER NOT NULL DEFAULT 0;"),
     ])
 }
 
