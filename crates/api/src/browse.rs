@@ -832,7 +832,14 @@ impl Mover<'_> {
             let state = bucketsync_engine::snapshot::stat(&meta);
             scratch
                 .transfers
-                .upload(scratch.pair_id, &tmp, to, &state, &noop)
+                .upload(
+                    scratch.pair_id,
+                    &tmp,
+                    to,
+                    &state,
+                    &bucketsync_engine::transfer::RemoteExpect::Anything,
+                    &noop,
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(())

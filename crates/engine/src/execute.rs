@@ -481,10 +481,8 @@ impl Executor<'_> {
     /// `expect`: what the listing saw at the key, the only object it may replace.
     async fn upload(&self, rel: &str, local: &LocalFile, expect: &RemoteExpect) -> Result<u64, Failure> {
         let key = keypath::key_for(self.prefix, rel);
-        let up = self
-            .transfers
-            .upload_expecting(self.pair_id, &self.abs(rel), &key, local, expect, self.progress)
-            .await?;
+        let up =
+            self.transfers.upload(self.pair_id, &self.abs(rel), &key, local, expect, self.progress).await?;
         let remote = RemoteFile {
             key,
             size: up.remote.size,

@@ -62,7 +62,10 @@ pub struct PassOptions {
     /// those deletes through and nothing else: a pass that would delete
     /// anything not on it asks again.
     pub confirm: Option<Confirm>,
-    /// Resume or abort the pair's recorded multipart uploads first (at pair start).
+    /// At pair start: also abort the multipart uploads open under the
+    /// pair's prefix that no upload row knows ([`Transfers::sweep_orphans`]).
+    /// Recorded uploads are settled on every pass, after planning: resumed
+    /// by the plan's upload of their key, aborted if it has none.
     pub recover_uploads: bool,
 }
 
@@ -344,9 +347,6 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
     let mut report = PassReport { pair: pair.name.clone(), ..Default::default() };
 
     if opts.recover_uploads {
-        if let Err(e) = ctx.transfers.recover(pair.id).await {
-            ctx.events.warning(format!("could not resume earlier uploads: {e}"));
-        }
         match ctx.transfers.sweep_orphans(pair.id, &pair.prefix).await {
             Ok(None | Some(0)) => {}
             Ok(Some(n)) => tracing::info!(pair = %pair.name, "aborted {n} orphaned multipart uploads"),
@@ -406,6 +406,7 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
     let trash = Trash::new(ctx.trash_dir.clone());
     let clock = ctx.clock.clone();
     let now = move || clock.now_ms();
+    abort_unplanned_uploads(ctx, &planned.actions).await;
     let executor = Executor {
         pair_id: pair.id,
         root: &pair.root,
@@ -435,6 +436,31 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
         }
     }
     Ok(report)
+}
+
+/// Aborts the recorded multipart uploads (interrupted by a kill, a crash or
+/// a failure) of keys this plan does not upload; those it uploads resume
+/// there, checked like any upload against this plan's listing. Finishing
+/// one before the plan (as recovery once did, at pass start) would replace
+/// whatever another client wrote at the key meanwhile.
+async fn abort_unplanned_uploads(ctx: &PassContext, actions: &[Action]) {
+    let uploading: std::collections::HashSet<String> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Upload { path, .. } => Some(path),
+            Action::Conflict { copy, upload_copy: true, .. } => Some(copy),
+            _ => None,
+        })
+        .map(|rel| crate::keypath::key_for(&ctx.pair.prefix, rel))
+        .collect();
+    match ctx.transfers.abort_unplanned(ctx.pair.id, &uploading).await {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(pair = %ctx.pair.name, "aborted {n} interrupted upload(s) this pass does not make")
+        }
+        // Their parts stay billed until a later pass aborts them; no file is at risk.
+        Err(e) => tracing::warn!(pair = %ctx.pair.name, "could not look at the interrupted uploads: {e}"),
+    }
 }
 
 /// Marks the pair's pending list of deletes confirmed, if it is the one

@@ -5,7 +5,9 @@
 //!   sent as one PUT. Larger files are hashed in one sequential pass (the hash
 //!   goes into the object's metadata, which multipart sets at creation), then
 //!   sent as equal-sized parts streamed from disk, each part recorded in the
-//!   store as soon as the server acknowledged it, so a restart resumes.
+//!   store as soon as the server acknowledged it, so a later upload of the
+//!   same content (the next pass that uploads the path, also after a
+//!   restart) resumes instead of sending them again.
 //! - Downloads: parallel ranged GETs into a temp file beside the target
 //!   (named [`TEMP_PREFIX`]`*`, which the scanner ignores), hashed in order
 //!   while streaming, verified, fsynced, given the object's mtime, renamed.
@@ -130,7 +132,8 @@ pub enum RemoteExpect {
     Absent,
     /// The object with this ETag (as listed, unquoted).
     Etag(String),
-    /// Whatever is there (tests of the transfer layer alone).
+    /// Whatever is there (the bucket browser's uploads, which the person
+    /// aimed at that key; tests of the transfer layer alone).
     Anything,
 }
 
@@ -243,7 +246,7 @@ impl Transfers {
         }
     }
 
-    /// Recorded uploads older than `after` are aborted by [`Transfers::recover`].
+    /// Recorded uploads older than `after` are aborted rather than resumed.
     pub fn with_stale_after(mut self, after: Duration) -> Self {
         self.stale_after = after;
         self
@@ -325,23 +328,16 @@ impl Transfers {
     /// mtime in `mtime` user metadata (rclone's format) and the content hash
     /// in `sha256`. Fails with [`TransferError::ChangedDuringUpload`] if the
     /// file is not as `expected` or changed while it was read; a torn upload
-    /// is never completed and never recorded. Replaces whatever the key holds.
+    /// is never completed and never recorded.
+    ///
+    /// Writes only if the key still holds what `remote` says right before
+    /// the PUT / CompleteMultipartUpload; otherwise fails with
+    /// [`TransferError::RemoteChanged`] (a multipart upload is aborted then).
+    ///
+    /// A multipart upload recorded for `key` (an earlier attempt failed, or
+    /// the process was killed) is resumed when it was started from this
+    /// very content (hash, inode, size, mtime), and aborted otherwise.
     pub async fn upload(
-        &self,
-        pair_id: i64,
-        path: &Path,
-        key: &str,
-        expected: &LocalFile,
-        progress: &dyn Progress,
-    ) -> Result<Uploaded, TransferError> {
-        upload::upload(self, pair_id, path, key, expected, &RemoteExpect::Anything, progress).await
-    }
-
-    /// [`Transfers::upload`] that writes only if the key still holds what
-    /// `remote` says right before the PUT / CompleteMultipartUpload;
-    /// otherwise fails with [`TransferError::RemoteChanged`] (a multipart
-    /// upload is aborted then).
-    pub async fn upload_expecting(
         &self,
         pair_id: i64,
         path: &Path,
@@ -369,12 +365,17 @@ impl Transfers {
         download::download(self, object, dest, expect, progress).await
     }
 
-    /// At pair start: resumes the pair's recorded multipart uploads whose
-    /// file is unchanged (without resending acknowledged parts), aborts the
-    /// others (file changed or gone, or older than the stale threshold).
-    /// Tries every recorded upload; returns the first error met.
-    pub async fn recover(&self, pair_id: i64) -> Result<(), TransferError> {
-        upload::recover(self, pair_id).await
+    /// Before a pass's transfers: aborts the pair's recorded multipart
+    /// uploads whose key is not in `uploading` (the keys the pass's plan
+    /// uploads) and returns how many. The others are resumed, or aborted,
+    /// by [`Transfers::upload`] of their key; none is ever completed
+    /// without a plan that uploads it.
+    pub async fn abort_unplanned(
+        &self,
+        pair_id: i64,
+        uploading: &std::collections::HashSet<String>,
+    ) -> Result<usize, TransferError> {
+        upload::abort_unplanned(self, pair_id, uploading).await
     }
 
     /// The store (upload records); held only for one short query.

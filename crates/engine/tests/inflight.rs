@@ -1,30 +1,23 @@
 //! Changes that land while an action runs, between the plan and the write
 //! (issue 8, points 1-3 and the remote-delete re-check): each write is
 //! checked against what the plan saw right before it lands, and a change
-//! found there is kept, never overwritten. Real passes against Garage; the
-//! wrapping `Remote` only times another writer's change into the middle of
-//! an action (a local edit during a download's ranged GET, a local file
-//! appearing during a delete's last HEAD).
+//! found there is kept, never overwritten; an upload cut off by a kill
+//! resumes only inside a later pass that uploads its path, from the same
+//! content. Real passes against Garage; the wrapping `Remote` only times
+//! another writer's change into the middle of an action (a local edit
+//! during a download's ranged GET, a local file appearing during a
+//! delete's last HEAD) or cuts a pass off mid-upload.
 
 mod support;
 
-use bucketsync_remote::{Remote, Timeouts};
-use bucketsync_testserver::S3Server;
+use bucketsync_remote::Remote;
 use bytes::Bytes;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use support::device::{device, s3, Device, Other};
+use std::time::Duration;
+use support::device::{device, garage, moto, noise, Device, Other, MIB, PREFIX};
 use support::{Hook, Hooked};
-
-fn garage(hint: &str) -> (Arc<dyn Remote>, Other, String) {
-    let server = S3Server::garage();
-    let bucket = server.create_bucket(hint);
-    let (region, id, secret) = (&server.region, &server.access_key_id, &server.secret_access_key);
-    let t = Timeouts::default();
-    let remote: Arc<dyn Remote> = s3(&server.endpoint, region, id, secret, &bucket, &t);
-    (remote, Other(s3(&server.endpoint, region, id, secret, &bucket, &t)), bucket)
-}
 
 /// A one-shot trigger: the hook acts once, the first time it fires after
 /// the test armed it.
@@ -253,4 +246,189 @@ async fn an_object_replaced_after_the_listing_is_not_overwritten() {
     assert_eq!(dev.read("a.txt").unwrap(), b"theirs");
     assert_eq!(dev.read(&r.conflicts[0]).unwrap(), b"mine, edited");
     dev.assert_quiet().await;
+}
+
+/// A device whose multipart uploads hang from part 2 on while the returned
+/// switch is on (so a pass can be cut off mid-upload), with its wrapping
+/// remote for counting.
+fn device_with_stalling_parts(
+    server: (Arc<dyn Remote>, Other, String),
+    hooked: impl FnOnce(Hooked) -> Hooked,
+) -> Stalling {
+    let (remote, other, bucket) = server;
+    let stall = Arc::new(AtomicBool::new(false));
+    let s = stall.clone();
+    let hooked = Arc::new(hooked(Hooked::new(remote)).on_part(move |n, _| {
+        if n >= 2 && s.load(Ordering::SeqCst) {
+            Hook::Stall
+        } else {
+            Hook::Pass
+        }
+    }));
+    let dev = device(hooked.clone(), &bucket, None);
+    Stalling { dev, other, stall, hooked }
+}
+
+struct Stalling {
+    dev: Device,
+    other: Other,
+    stall: Arc<AtomicBool>,
+    hooked: Arc<Hooked>,
+}
+
+impl Stalling {
+    /// Runs a pass until the upload of `rel` has part 1 recorded, then
+    /// drops it: the process killed mid-upload, with the upload's row and
+    /// part in the database and the upload open on the server.
+    async fn interrupt_upload(&self, rel: &str) -> String {
+        let key = format!("{PREFIX}{rel}");
+        let (store, pair) = (self.dev.ctx.store.clone(), self.dev.ctx.pair.id);
+        let recorded = async {
+            while store.lock().unwrap().upload_parts(pair, &key).unwrap().is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        self.stall.store(true, Ordering::SeqCst);
+        let cut = tokio::time::timeout(Duration::from_secs(60), async {
+            tokio::select! {
+                r = self.dev.pass() => panic!("the pass should hang in the upload of {rel}, got {r:?}"),
+                _ = recorded => {}
+            }
+        })
+        .await;
+        cut.unwrap_or_else(|_| panic!("part 1 of {rel} was never recorded"));
+        self.stall.store(false, Ordering::SeqCst);
+        let row = store.lock().unwrap().get_upload(pair, &key).unwrap().expect("the upload is recorded");
+        row.upload_id
+    }
+
+    /// The recorded uploads (keys) and the uploads open on the server (keys).
+    async fn uploads(&self) -> (Vec<String>, Vec<String>) {
+        let rows = self.dev.ctx.store.lock().unwrap().list_uploads(self.dev.ctx.pair.id).unwrap();
+        let open = self.other.0.list_open_uploads(PREFIX).await.unwrap();
+        (rows.into_iter().map(|r| r.key).collect(), open.into_iter().map(|u| u.key).collect())
+    }
+}
+
+/// Point 3: a multipart upload cut off by a kill is not completed over the
+/// object another device wrote at its key meanwhile. The pass after the
+/// restart plans from what it lists (both sides new and different: a
+/// conflict), keeps both versions on both sides, and aborts the old upload.
+async fn an_interrupted_upload_is_not_completed_over_a_newer_object(
+    server: (Arc<dyn Remote>, Other, String),
+) {
+    let s = device_with_stalling_parts(server, |h| h);
+    let mine = noise(12 * MIB, 31);
+    s.dev.write("big.bin", &mine);
+    s.interrupt_upload("big.bin").await;
+    s.other.put("big.bin", Bytes::from_static(b"theirs, written while we were down")).await;
+
+    let r = s.dev.sync().await;
+    let theirs = s.other.get("big.bin").await.unwrap();
+    assert!(theirs == b"theirs, written while we were down", "their object is not replaced");
+    assert_eq!(r.conflicts.len(), 1, "{r:?}");
+    assert_eq!(s.dev.read("big.bin").unwrap(), b"theirs, written while we were down");
+    assert!(s.dev.read(&r.conflicts[0]).unwrap() == mine, "our version is kept beside it");
+    assert!(s.other.get(&r.conflicts[0]).await.unwrap() == mine, "and sent under the copy's name");
+    assert_eq!(s.uploads().await, (vec![], vec![]), "the interrupted upload is aborted, not left open");
+    s.dev.assert_quiet().await;
+}
+
+/// On Garage the other client's PutObject already ends our open upload
+/// (a newer version of the key drops the older uploading one): it guards
+/// itself, and the pass must cope with the upload being gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_upload_is_not_completed_over_a_newer_object_garage() {
+    an_interrupted_upload_is_not_completed_over_a_newer_object(garage("resume-over-theirs")).await;
+}
+
+/// moto keeps the upload open, as AWS S3, R2 and MinIO do: completing it
+/// would replace their object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_upload_is_not_completed_over_a_newer_object_moto() {
+    an_interrupted_upload_is_not_completed_over_a_newer_object(moto("resume-over-theirs")).await;
+}
+
+/// Point 3, when the pass does upload the path: the interrupted upload is
+/// resumed inside the pass (part 1 is not sent again) and, like any
+/// upload, checked right before its Complete against what this pass
+/// listed: an object written meanwhile is not replaced, the next pass
+/// makes the conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_upload_is_checked_against_the_listing_before_its_complete() {
+    let trigger = Trigger::default();
+    let t = trigger.clone();
+    let key = format!("{PREFIX}big.bin");
+    let s = device_with_stalling_parts(garage("resume-checked"), move |h| {
+        h.before_head(move |k| (k == key && t.fire()).then(|| (key.clone(), Bytes::from_static(b"theirs"))))
+    });
+    let mine = noise(12 * MIB, 32);
+    s.dev.write("big.bin", &mine);
+    let upload_id = s.interrupt_upload("big.bin").await;
+    s.hooked.parts.lock().unwrap().clear();
+
+    trigger.arm();
+    let r = s.dev.sync().await;
+    assert!(trigger.fired(), "the write happened at the check before the Complete");
+    assert_eq!(s.other.get("big.bin").await.unwrap(), b"theirs", "their object is not replaced");
+    assert!(r.uploaded.is_empty() && r.waiting == ["big.bin"], "{r:?}");
+    assert_eq!(s.hooked.parts_sent(), [2, 3], "the recorded upload was resumed, part 1 not resent");
+    assert_eq!(s.hooked.creates.load(Ordering::SeqCst), 1, "no new upload was started");
+    let gone = s.other.0.list_parts(&format!("{PREFIX}big.bin"), &upload_id).await.unwrap_err();
+    assert_eq!(gone.kind, bucketsync_remote::ErrorKind::NotFound, "aborted: {gone}");
+    assert_eq!(s.uploads().await, (vec![], vec![]));
+
+    let r = s.dev.sync().await;
+    assert_eq!(r.conflicts.len(), 1, "{r:?}");
+    assert_eq!(s.dev.read("big.bin").unwrap(), b"theirs");
+    assert!(s.dev.read(&r.conflicts[0]).unwrap() == mine);
+    s.dev.assert_quiet().await;
+}
+
+/// Point 3: the upload row pins the content, not just size and mtime. A
+/// file rewritten in place with other bytes of the same size and given its
+/// old mtime back (a restore, a tool that keeps mtimes) is not finished
+/// from the old content's parts; neither is the same content under a new
+/// inode (a copy renamed over it). Both start over and land whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_is_not_resumed_from_another_content_with_the_same_stat() {
+    let s = device_with_stalling_parts(garage("resume-pinned"), |h| h);
+    let path = s.dev.root.join("big.bin");
+    s.dev.write("big.bin", noise(12 * MIB, 33));
+    s.interrupt_upload("big.bin").await;
+    let old = std::fs::metadata(&path).unwrap();
+    let rewritten = noise(12 * MIB, 34);
+    std::fs::write(&path, &rewritten).unwrap();
+    filetime::set_file_mtime(&path, filetime::FileTime::from_last_modification_time(&old)).unwrap();
+    let new = std::fs::metadata(&path).unwrap();
+    assert_eq!((new.len(), new.modified().unwrap()), (old.len(), old.modified().unwrap()));
+    assert_eq!(std::os::unix::fs::MetadataExt::ino(&new), std::os::unix::fs::MetadataExt::ino(&old));
+    s.hooked.parts.lock().unwrap().clear();
+
+    let r = s.dev.sync().await;
+    assert_eq!(r.uploaded, ["big.bin"], "{r:?}");
+    assert_eq!(s.hooked.parts_sent(), [1, 2, 3], "every part from the new content");
+    assert!(s.other.get("big.bin").await.unwrap() == rewritten, "the object is the new content, whole");
+    assert_eq!(s.uploads().await, (vec![], vec![]));
+
+    // The same bytes, another inode.
+    let content = noise(12 * MIB, 35);
+    s.dev.write("copied.bin", &content);
+    let copied = s.dev.root.join("copied.bin");
+    s.interrupt_upload("copied.bin").await;
+    let old = std::fs::metadata(&copied).unwrap();
+    let beside = s.dev.root.join("copied.bin.new");
+    std::fs::write(&beside, &content).unwrap();
+    filetime::set_file_mtime(&beside, filetime::FileTime::from_last_modification_time(&old)).unwrap();
+    std::fs::rename(&beside, &copied).unwrap();
+    s.hooked.parts.lock().unwrap().clear();
+    let creates = s.hooked.creates.load(Ordering::SeqCst);
+
+    let r = s.dev.sync().await;
+    assert_eq!(r.uploaded, ["copied.bin"], "{r:?}");
+    assert_eq!(s.hooked.parts_sent(), [1, 2, 3], "not resumed under another inode");
+    assert_eq!(s.hooked.creates.load(Ordering::SeqCst), creates + 1);
+    assert!(s.other.get("copied.bin").await.unwrap() == content);
+    assert_eq!(s.uploads().await, (vec![], vec![]));
+    s.dev.assert_quiet().await;
 }

@@ -8,12 +8,11 @@ mod support;
 
 use bucketsync_engine::event::{FaultKind, PairStatus};
 use bucketsync_engine::pass::PassError;
-use bucketsync_remote::{Remote, Timeouts};
-use bucketsync_testserver::S3Server;
+use bucketsync_remote::Remote;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use support::device::{device, noise, s3, sha, Device, Other, MIB};
+use support::device::{device, garage, noise, sha, Device, MIB};
 use support::{Hook, Hooked};
 
 /// A mount made for one test, unmounted (lazily, so a test that fails
@@ -58,15 +57,6 @@ impl Drop for Mount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.at).status();
     }
-}
-
-fn garage(hint: &str) -> (Arc<dyn Remote>, Other, String) {
-    let server = S3Server::garage();
-    let bucket = server.create_bucket(hint);
-    let (region, id, secret) = (&server.region, &server.access_key_id, &server.secret_access_key);
-    let t = Timeouts::default();
-    let remote: Arc<dyn Remote> = s3(&server.endpoint, region, id, secret, &bucket, &t);
-    (remote, Other(s3(&server.endpoint, region, id, secret, &bucket, &t)), bucket)
 }
 
 fn temp_files(dev: &Device) -> Vec<String> {

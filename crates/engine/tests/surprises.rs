@@ -9,19 +9,8 @@
 mod support;
 
 use bucketsync_engine::keypath::Reason;
-use bucketsync_remote::{Remote, Timeouts};
-use bucketsync_testserver::S3Server;
-use std::sync::Arc;
-use support::device::{device, s3, Other, PREFIX};
-
-fn garage(hint: &str) -> (Arc<dyn Remote>, Other, String) {
-    let server = S3Server::garage();
-    let bucket = server.create_bucket(hint);
-    let (region, id, secret) = (&server.region, &server.access_key_id, &server.secret_access_key);
-    let t = Timeouts::default();
-    let remote: Arc<dyn Remote> = s3(&server.endpoint, region, id, secret, &bucket, &t);
-    (remote, Other(s3(&server.endpoint, region, id, secret, &bucket, &t)), bucket)
-}
+use bucketsync_remote::Remote;
+use support::device::{device, garage, Other, PREFIX};
 
 async fn put_with_mtime(other: &Other, rel: &str, content: &str, mtime: &str) {
     let meta = [("mtime".to_string(), mtime.to_string())];

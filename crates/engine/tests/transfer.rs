@@ -7,7 +7,7 @@ mod support;
 use bucketsync_engine::clock::SystemClock;
 use bucketsync_engine::snapshot::{self, LocalFile};
 use bucketsync_engine::transfer::{
-    LocalExpect, Progress, TransferError, TransferLimits, Transfers, TEMP_PREFIX,
+    LocalExpect, Progress, RemoteExpect, TransferError, TransferLimits, Transfers, TEMP_PREFIX,
 };
 use bucketsync_remote::{Addressing, Connection, ErrorKind, Remote, RemoteError, S3Remote, Secret};
 use bucketsync_store::{PairRow, PolicyRow, Store};
@@ -23,6 +23,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const MIB: u64 = 1024 * 1024;
+
+/// Transfer-layer tests replace whatever the key holds; the pass's checks
+/// of what it listed are tested in tests/inflight.rs.
+const ANY: RemoteExpect = RemoteExpect::Anything;
 
 // ---------------------------------------------------------------- helpers
 
@@ -171,7 +175,7 @@ async fn small_and_empty_files_round_trip(server: &S3Server) {
         let data = random_file(&path, len);
         let st = state(&path);
         let progress = Counted::default();
-        let up = t.upload(e.pair_id, &path, name, &st, &progress).await.unwrap();
+        let up = t.upload(e.pair_id, &path, name, &st, &ANY, &progress).await.unwrap();
         assert_eq!(up.local, hashed(&st, sha(&data)));
         assert_eq!(up.remote.size, len);
         assert_eq!(progress.0.load(Ordering::Relaxed), len);
@@ -221,7 +225,7 @@ async fn multipart_round_trip(server: &S3Server) {
     let data = random_file(&path, size);
     let st = state(&path);
     let progress = Counted::default();
-    let up = t.upload(e.pair_id, &path, "dir/big.bin", &st, &progress).await.unwrap();
+    let up = t.upload(e.pair_id, &path, "dir/big.bin", &st, &ANY, &progress).await.unwrap();
     assert_eq!(up.local.hash, Some(sha(&data)));
     assert_eq!(up.remote.size, size);
     assert_eq!(progress.0.load(Ordering::Relaxed), size);
@@ -280,7 +284,7 @@ async fn file_changed_during_multipart_upload(server: &S3Server) {
     }));
     let limits = TransferLimits { max_concurrent_parts: 1, ..small_limits() };
     let t = transfers(hooked.clone(), e.store.clone(), limits);
-    let err = t.upload(e.pair_id, &path, "torn.bin", &st, &Counted::default()).await.unwrap_err();
+    let err = t.upload(e.pair_id, &path, "torn.bin", &st, &ANY, &Counted::default()).await.unwrap_err();
     assert!(matches!(err, TransferError::ChangedDuringUpload { .. }), "{err:?}");
     assert_eq!(hooked.completes.load(Ordering::SeqCst), 0, "a torn upload is never completed");
     assert_eq!(hooked.aborts.load(Ordering::SeqCst), 1, "and it is aborted");
@@ -290,7 +294,7 @@ async fn file_changed_during_multipart_upload(server: &S3Server) {
 
     // Once the file is stable again, it goes up whole.
     let data = std::fs::read(&path).unwrap();
-    let up = t.upload(e.pair_id, &path, "torn.bin", &state(&path), &Counted::default()).await.unwrap();
+    let up = t.upload(e.pair_id, &path, "torn.bin", &state(&path), &ANY, &Counted::default()).await.unwrap();
     assert_eq!(up.local.hash, Some(sha(&data)));
     assert!(object_bytes(e.s3.as_ref(), "torn.bin").await == data);
 }
@@ -315,7 +319,7 @@ async fn file_changed_since_the_scan_is_not_sent() {
     std::fs::write(&path, b"first").unwrap();
     let st = state(&path);
     std::fs::write(&path, b"second, longer").unwrap();
-    let err = t.upload(e.pair_id, &path, "a.txt", &st, &Counted::default()).await.unwrap_err();
+    let err = t.upload(e.pair_id, &path, "a.txt", &st, &ANY, &Counted::default()).await.unwrap_err();
     assert!(matches!(err, TransferError::ChangedDuringUpload { .. }), "{err:?}");
     assert_eq!(hooked.puts.load(Ordering::SeqCst), 0);
 }
@@ -380,7 +384,7 @@ async fn transient_faults_are_retried_and_permanent_ones_are_not() {
     );
     hooked.lose_first_complete_answer.store(true, Ordering::SeqCst);
     let t = transfers(hooked.clone(), e.store.clone(), small_limits());
-    t.upload(e.pair_id, &path, "f.bin", &state(&path), &Counted::default()).await.unwrap();
+    t.upload(e.pair_id, &path, "f.bin", &state(&path), &ANY, &Counted::default()).await.unwrap();
     assert_eq!(hooked.parts_sent(), vec![1, 2, 2, 2, 3], "part 2 tried three times, others once");
     // The retried Complete found the upload gone, and the object in place.
     assert_eq!(hooked.completes.load(Ordering::SeqCst), 2);
@@ -401,7 +405,8 @@ async fn transient_faults_are_retried_and_permanent_ones_are_not() {
         e.store.clone(),
         TransferLimits { max_concurrent_parts: 1, ..small_limits() },
     );
-    let err = t.upload(e.pair_id, &path, "g.bin", &state(&path), &Counted::default()).await.unwrap_err();
+    let err =
+        t.upload(e.pair_id, &path, "g.bin", &state(&path), &ANY, &Counted::default()).await.unwrap_err();
     assert!(matches!(&err, TransferError::Remote(r) if r.kind == ErrorKind::PermissionDenied), "{err:?}");
     assert_eq!(denied.parts_sent(), vec![1], "tried once, then given up");
     assert_eq!(e.store.lock().unwrap().list_uploads(e.pair_id).unwrap().len(), 1);
@@ -430,7 +435,7 @@ async fn interrupted_upload(e: &Env, path: &Path, key: &str) -> String {
     let t = transfers(hooked, e.store.clone(), TransferLimits { max_concurrent_parts: 1, ..small_limits() });
     let st = state(path);
     let progress = Counted::default();
-    let upload = t.upload(e.pair_id, path, key, &st, &progress);
+    let upload = t.upload(e.pair_id, path, key, &st, &ANY, &progress);
     let recorded = async {
         loop {
             let parts = e.store.lock().unwrap().upload_parts(e.pair_id, key).unwrap();
@@ -447,34 +452,54 @@ async fn interrupted_upload(e: &Env, path: &Path, key: &str) -> String {
     e.store.lock().unwrap().get_upload(e.pair_id, key).unwrap().unwrap().upload_id
 }
 
-/// recover() aborts recorded uploads whose file changed, and ones too old.
+/// A recorded upload is resumed only by an upload of the very content it
+/// started with: an upload of a changed file aborts it and starts afresh,
+/// so does one past the stale threshold; `abort_unplanned` aborts those of
+/// keys the pass does not upload, and keeps the others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recover_aborts_changed_and_stale_uploads() {
+async fn recorded_uploads_resume_only_from_the_same_content_and_a_plan() {
     let e = env(S3Server::garage(), "stale");
-    let changed = e.files.join("changed.bin");
-    let old = e.files.join("old.bin");
-    random_file(&changed, 12 * MIB);
-    random_file(&old, 12 * MIB);
+    let [changed, old, gone, kept] =
+        ["changed.bin", "old.bin", "gone.bin", "kept.bin"].map(|n| e.files.join(n));
+    for f in [&changed, &old, &gone, &kept] {
+        random_file(f, 12 * MIB);
+    }
     let changed_id = interrupted_upload(&e, &changed, "changed.bin").await;
-    random_file(&changed, 12 * MIB + 1);
+    let data = random_file(&changed, 12 * MIB + 1);
 
     let hooked = Arc::new(Hooked::new(e.s3.clone()));
     let t = transfers(hooked.clone(), e.store.clone(), small_limits());
-    t.recover(e.pair_id).await.unwrap();
+    t.upload(e.pair_id, &changed, "changed.bin", &state(&changed), &ANY, &Counted::default()).await.unwrap();
     assert_eq!(hooked.aborts.load(Ordering::SeqCst), 1);
-    assert!(hooked.parts_sent().is_empty(), "nothing resent for a changed file");
+    assert_eq!(hooked.creates.load(Ordering::SeqCst), 1, "started afresh");
+    assert_eq!(hooked.parts_sent(), vec![1, 2, 3], "every part from the new content");
     let err = e.s3.list_parts("changed.bin", &changed_id).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::NotFound, "the upload is gone from the server: {err}");
+    assert_eq!(err.kind, ErrorKind::NotFound, "the old upload is gone from the server: {err}");
+    assert!(object_bytes(e.s3.as_ref(), "changed.bin").await == data);
     assert!(e.store.lock().unwrap().list_uploads(e.pair_id).unwrap().is_empty());
 
     // An unchanged file whose upload is older than the threshold: aborted too.
     interrupted_upload(&e, &old, "old.bin").await;
     let t = transfers(hooked.clone(), e.store.clone(), small_limits()).with_stale_after(Duration::ZERO);
     tokio::time::sleep(Duration::from_millis(5)).await;
-    t.recover(e.pair_id).await.unwrap();
+    t.upload(e.pair_id, &old, "old.bin", &state(&old), &ANY, &Counted::default()).await.unwrap();
     assert_eq!(hooked.aborts.load(Ordering::SeqCst), 2);
+    assert_eq!(hooked.creates.load(Ordering::SeqCst), 2);
     assert!(e.store.lock().unwrap().list_uploads(e.pair_id).unwrap().is_empty());
-    assert_eq!(hooked.completes.load(Ordering::SeqCst), 0);
+
+    // Not uploaded by the pass: aborted; uploaded by it: left to that upload.
+    let gone_id = interrupted_upload(&e, &gone, "gone.bin").await;
+    let kept_id = interrupted_upload(&e, &kept, "kept.bin").await;
+    let t = transfers(hooked.clone(), e.store.clone(), small_limits());
+    let uploading = std::collections::HashSet::from(["kept.bin".to_string()]);
+    assert_eq!(t.abort_unplanned(e.pair_id, &uploading).await.unwrap(), 1);
+    assert_eq!(hooked.aborts.load(Ordering::SeqCst), 3);
+    let err = e.s3.list_parts("gone.bin", &gone_id).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+    let rows: Vec<String> =
+        e.store.lock().unwrap().list_uploads(e.pair_id).unwrap().into_iter().map(|r| r.upload_id).collect();
+    assert_eq!(rows, [kept_id]);
+    assert_eq!(hooked.completes.load(Ordering::SeqCst), 2, "nothing completed but the two uploads");
 }
 
 const CHILD_ENV: &str = "BUCKETSYNC_TRANSFER_CRASH_CHILD";
@@ -494,7 +519,7 @@ async fn crash_child() {
     let t = transfers(hooked, store, TransferLimits { max_concurrent_parts: 2, ..small_limits() });
     let path = PathBuf::from(var("FILE"));
     let pair_id: i64 = var("PAIR").parse().unwrap();
-    let r = t.upload(pair_id, &path, &var("OBJECT"), &state(&path), &Counted::default()).await;
+    let r = t.upload(pair_id, &path, &var("OBJECT"), &state(&path), &ANY, &Counted::default()).await;
     panic!("the upload should have stalled until the kill: {r:?}");
 }
 
@@ -547,7 +572,7 @@ async fn crash_mid_multipart_then_recover(server: &S3Server) {
     assert_eq!(recorded, vec![1, 2]);
     let hooked = Arc::new(Hooked::new(e.s3.clone()));
     let t = transfers(hooked.clone(), store.clone(), small_limits());
-    t.recover(e.pair_id).await.unwrap();
+    t.upload(e.pair_id, &path, key, &state(&path), &RemoteExpect::Absent, &Counted::default()).await.unwrap();
 
     assert_eq!(hooked.parts_sent(), vec![3, 4, 5], "recorded parts are not sent again");
     assert_eq!(hooked.creates.load(Ordering::SeqCst), 0, "the same upload was continued");

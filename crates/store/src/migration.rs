@@ -140,6 +140,15 @@ pub fn migrations() -> Migrations<'static> {
         // confirmation, so a CLI beside a running daemon or app can decide
         // and the engine applies it inside its own pass.
         M::up("ALTER TABLE pending_delete_set ADD COLUMN kept INTEGER NOT NULL DEFAULT 0;"),
+        // 6: an upload in flight pins the content it started with (issue 8,
+        // point 3): size and mtime alone let a rewrite that kept both
+        // finish from the old file's parts. Rows from before have NULLs
+        // here and are never resumed, only aborted.
+        M::up(
+            "ALTER TABLE upload ADD COLUMN sha256 TEXT;
+            ALTER TABLE upload ADD COLUMN inode INTEGER;
+            ALTER TABLE upload ADD COLUMN device INTEGER;",
+        ),
     ])
 }
 

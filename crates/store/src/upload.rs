@@ -5,7 +5,7 @@
 //! removed once the upload is completed or aborted; a row in `upload_part` is
 //! written as soon as the server acknowledged that part.
 
-use crate::{Result, Store};
+use crate::{LocalFile, Result, Store};
 use rusqlite::{params, OptionalExtension, Row};
 
 /// One multipart upload in flight.
@@ -16,10 +16,16 @@ pub struct UploadRow {
     pub upload_id: String,
     /// Absolute path of the local file being sent.
     pub local_path: String,
-    /// Size and mtime of the file when the upload started: a file that no
-    /// longer matches them is not resumed.
-    pub size: u64,
-    pub mtime_ms: i64,
+    /// The file version the upload started with: size, mtime, inode and
+    /// the hash of the content (which the object's `sha256` metadata
+    /// carries). Parts already sent are that content's; the upload resumes
+    /// only from a file that is still all of this, since a rewrite can
+    /// keep size and mtime. Rows from before these were recorded have
+    /// inode 0 and no hash: never resumed.
+    pub local: LocalFile,
+    /// The file's device (`st_dev`), with the inode naming the same file;
+    /// 0 when not recorded.
+    pub device: u64,
     pub part_size: u64,
     pub started_ms: i64,
 }
@@ -32,16 +38,25 @@ pub struct UploadPartRow {
     pub size: u64,
 }
 
-const COLUMNS: &str = "pair_id, key, upload_id, local_path, size, mtime_ms, part_size, started_ms";
+const COLUMNS: &str =
+    "pair_id, key, upload_id, local_path, size, mtime_ms, part_size, started_ms, sha256, inode, device";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<UploadRow> {
+    // Inode and device are u64 kept bit for bit in SQLite's i64.
+    let unsigned =
+        |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, Option<i64>>(i)?.map_or(0, |v| v as u64)) };
     Ok(UploadRow {
         pair_id: r.get(0)?,
         key: r.get(1)?,
         upload_id: r.get(2)?,
         local_path: r.get(3)?,
-        size: r.get::<_, i64>(4)? as u64,
-        mtime_ms: r.get(5)?,
+        local: LocalFile {
+            size: r.get::<_, i64>(4)? as u64,
+            mtime_ms: r.get(5)?,
+            inode: unsigned(9)?,
+            hash: r.get(8)?,
+        },
+        device: unsigned(10)?,
         part_size: r.get::<_, i64>(6)? as u64,
         started_ms: r.get(7)?,
     })
@@ -56,16 +71,19 @@ impl Store {
         tx.execute("DELETE FROM upload_part WHERE pair_id = ?1 AND key = ?2", params![row.pair_id, row.key])?;
         tx.execute("DELETE FROM upload WHERE pair_id = ?1 AND key = ?2", params![row.pair_id, row.key])?;
         tx.execute(
-            &format!("INSERT INTO upload ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+            &format!("INSERT INTO upload ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
             params![
                 row.pair_id,
                 row.key,
                 row.upload_id,
                 row.local_path,
-                row.size as i64,
-                row.mtime_ms,
+                row.local.size as i64,
+                row.local.mtime_ms,
                 row.part_size as i64,
-                row.started_ms
+                row.started_ms,
+                row.local.hash,
+                (row.local.inode != 0).then_some(row.local.inode as i64),
+                (row.device != 0).then_some(row.device as i64),
             ],
         )?;
         tx.commit()?;
@@ -150,8 +168,13 @@ mod tests {
             key: key.into(),
             upload_id: upload_id.into(),
             local_path: format!("/tmp/x/{key}"),
-            size: 6 * 1024 * 1024 * 1024 * 1024, // beyond 32 bits: sizes must survive as i64
-            mtime_ms: 1_700_000_000_123,
+            local: LocalFile {
+                size: 6 * 1024 * 1024 * 1024 * 1024, // beyond 32 bits: sizes must survive as i64
+                mtime_ms: 1_700_000_000_123,
+                inode: u64::MAX - 1, // beyond i64: kept bit for bit
+                hash: Some("ab".repeat(32)),
+            },
+            device: u64::MAX - 7,
             part_size: 5 * 1024 * 1024,
             started_ms,
         }
@@ -172,6 +195,22 @@ mod tests {
         assert_eq!(s.get_upload(pair, "a/b.bin").unwrap(), Some(r));
         assert_eq!(s.upload_parts(pair, "a/b.bin").unwrap(), vec![part(1, "e1"), part(2, "e2")]);
         assert_eq!(s.get_upload(pair, "other").unwrap(), None);
+    }
+
+    /// A row without pins (written before they were recorded) reads back
+    /// without them, so the engine can tell it never to resume it.
+    #[test]
+    fn a_row_without_pins_reads_back_without_them() {
+        let (mut s, pair) = store_with_pair();
+        let mut r = row(pair, "k", "u1", 0);
+        r.local.inode = 0;
+        r.local.hash = None;
+        r.device = 0;
+        s.insert_upload(&r).unwrap();
+        let inode: Option<i64> =
+            s.conn().query_row("SELECT inode FROM upload WHERE key = 'k'", [], |r| r.get(0)).unwrap();
+        assert_eq!(inode, None, "unknown is NULL, not a made-up inode");
+        assert_eq!(s.get_upload(pair, "k").unwrap(), Some(r));
     }
 
     /// A part sent again (its first ack was lost) keeps only its newest ETag.

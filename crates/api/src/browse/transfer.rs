@@ -13,7 +13,7 @@
 
 use super::{key, FailureView, FollowUpView};
 use crate::{Api, ApiError};
-use bucketsync_engine::transfer::{Progress, TransferLimits, Transfers};
+use bucketsync_engine::transfer::{Progress, RemoteExpect, TransferLimits, Transfers};
 use bucketsync_remote::{ObjectMeta, Remote, S3Remote};
 use bucketsync_store::{PairRow, PolicyRow, Store};
 use futures::stream::{self, StreamExt};
@@ -485,7 +485,11 @@ impl Api {
         }
         progress.emit("running", None);
         let state = bucketsync_engine::snapshot::stat(&meta);
-        match scratch.transfers.upload(scratch.pair_id, &f.path, &f.key, &state, &progress).await {
+        match scratch
+            .transfers
+            .upload(scratch.pair_id, &f.path, &f.key, &state, &RemoteExpect::Anything, &progress)
+            .await
+        {
             Ok(up) => {
                 progress.emit("done", None);
                 let mut t = lock(tally);

@@ -16,9 +16,10 @@ use bucketsync_store::{UploadPartRow, UploadRow};
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::Metadata;
 use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Read buffer of the hash pass.
@@ -45,6 +46,12 @@ pub(super) async fn upload(
     if multipart {
         upload_multipart(t, pair_id, path, key, before, remote, progress).await
     } else {
+        // A multipart upload recorded for the key was of a bigger file:
+        // not this content, never resumed.
+        let recorded = t.store().get_upload(pair_id, key)?;
+        if let Some(row) = recorded {
+            abort_recorded(t, &row).await;
+        }
         upload_single(t, path, key, before, remote, progress).await
     }
 }
@@ -206,15 +213,21 @@ async fn upload_multipart(
         .await
         .map_err(|e| TransferError::io(path, std::io::Error::other(e)))??;
     let mtime_ms = snapshot::mtime_ms(&before);
+    let pinned = sent(&before, sha256.clone());
 
-    // An upload of this very file version already in flight (an earlier
-    // attempt failed, or a restart) is continued; any other is dropped.
+    // An upload of this very content already in flight (an earlier attempt
+    // failed, or a restart) is continued; any other is dropped. The parts
+    // on the server are the content hashed when it started: a file with
+    // the same size and mtime is not enough (a rewrite keeps both), its
+    // hash, inode and device must be the recorded ones too.
     let recorded = t.store().get_upload(pair_id, key)?;
     let mut resumed = None;
     if let Some(row) = recorded {
         let same = row.local_path == path.to_string_lossy()
-            && row.size == size
-            && row.mtime_ms == mtime_ms
+            && row.local.hash.is_some()
+            && row.local.inode != 0
+            && row.local == pinned
+            && row.device == before.dev()
             && row.part_size == part_size
             && !t.is_stale(row.started_ms);
         if same {
@@ -227,7 +240,7 @@ async fn upload_multipart(
         let fresh = resumed.is_none();
         let upload_id = match resumed.take() {
             Some(id) => id,
-            None => start(t, pair_id, path, key, &before, part_size, &sha256).await?,
+            None => start(t, pair_id, path, key, &before, part_size, &pinned).await?,
         };
         let job = Job {
             t,
@@ -264,18 +277,18 @@ async fn start(
     key: &str,
     before: &Metadata,
     part_size: u64,
-    sha256: &str,
+    pinned: &LocalFile,
 ) -> Result<String, TransferError> {
-    let mtime_ms = snapshot::mtime_ms(before);
-    let meta = metadata(mtime_ms, sha256);
+    let sha256 = pinned.hash.as_deref().unwrap_or_default();
+    let meta = metadata(pinned.mtime_ms, sha256);
     let upload_id = t.with_retry("CreateMultipartUpload", || t.remote().create_multipart(key, &meta)).await?;
     t.store().insert_upload(&UploadRow {
         pair_id,
         key: key.to_string(),
         upload_id: upload_id.clone(),
         local_path: path.to_string_lossy().into_owned(),
-        size: before.len(),
-        mtime_ms,
+        local: pinned.clone(),
+        device: before.dev(),
         part_size,
         started_ms: t.now_ms(),
     })?;
@@ -285,31 +298,26 @@ async fn start(
 /// Aborts a recorded upload on the server (best effort: one the server
 /// already forgot is fine) and forgets it.
 async fn abort_recorded(t: &Transfers, row: &UploadRow) {
-    match t.with_retry("AbortMultipartUpload", || t.remote().abort_multipart(&row.key, &row.upload_id)).await
-    {
+    abort_upload(t, row.pair_id, &row.key, &row.upload_id).await
+}
+
+/// [`abort_recorded`] by the row's key and upload id.
+async fn abort_upload(t: &Transfers, pair_id: i64, key: &str, upload_id: &str) {
+    match t.with_retry("AbortMultipartUpload", || t.remote().abort_multipart(key, upload_id)).await {
         Ok(()) => {}
         Err(e) if not_found(&e) => {}
         Err(e) => {
-            tracing::warn!("could not abort the upload of {} ({e}); the bucket may keep its parts", row.key)
+            tracing::warn!("could not abort the upload of {key} ({e}); the bucket may keep its parts")
         }
     }
-    if let Err(e) = t.store().delete_upload(row.pair_id, &row.key) {
-        tracing::warn!("could not forget the upload of {}: {e}", row.key);
+    if let Err(e) = t.store().delete_upload(pair_id, key) {
+        tracing::warn!("could not forget the upload of {key}: {e}");
     }
 }
 
 impl Job<'_> {
-    fn row(&self) -> UploadRow {
-        UploadRow {
-            pair_id: self.pair_id,
-            key: self.key.to_string(),
-            upload_id: self.upload_id.clone(),
-            local_path: self.path.to_string_lossy().into_owned(),
-            size: self.before.len(),
-            mtime_ms: snapshot::mtime_ms(&self.before),
-            part_size: self.part_size,
-            started_ms: 0,
-        }
+    async fn abort(&self) {
+        abort_upload(self.t, self.pair_id, self.key, &self.upload_id).await
     }
 
     fn forget(&self) -> Result<(), TransferError> {
@@ -340,7 +348,7 @@ impl Job<'_> {
         match sent {
             Ok(parts) => done.extend(parts.into_iter().map(|p| (p.number as u32, p))),
             Err(TransferError::ChangedDuringUpload { path }) => {
-                abort_recorded(t, &self.row()).await;
+                self.abort().await;
                 return Err(TransferError::ChangedDuringUpload { path });
             }
             Err(TransferError::Remote(e)) if not_found(&e) => {
@@ -352,14 +360,14 @@ impl Job<'_> {
 
         // Every byte was read while the file was this version, or not at all.
         if !same_version(&version(&self.path)?, &self.before) {
-            abort_recorded(t, &self.row()).await;
+            self.abort().await;
             return Err(changed(&self.path));
         }
         // Someone else's object written since the listing is not replaced:
         // the upload is dropped, the next pass plans a conflict.
         if let Err(e) = check_remote(t, self.key, &self.expect).await {
             if matches!(e, TransferError::RemoteChanged { .. }) {
-                abort_recorded(t, &self.row()).await;
+                self.abort().await;
             }
             return Err(e);
         }
@@ -396,7 +404,7 @@ impl Job<'_> {
                 // revoked key or a missing bucket says nothing about the
                 // parts: they are kept for when the pair works again.
                 if !e.retryable() && !FaultKind::Remote(e.kind).stops_pair() {
-                    abort_recorded(t, &self.row()).await;
+                    self.abort().await;
                 }
                 Err(e.into())
             }
@@ -468,47 +476,25 @@ impl Job<'_> {
     }
 }
 
-pub(super) async fn recover(t: &Transfers, pair_id: i64) -> Result<(), TransferError> {
+/// Aborts the pair's recorded uploads whose key is not in `uploading` (the
+/// keys this pass's plan uploads); returns how many it tried. Nothing is
+/// completed here: an interrupted upload is resumed only by an upload the
+/// plan decided, from the very content it started with, and checked
+/// against that plan's listing right before its Complete (issue 8,
+/// point 3). An upload of a path the plan does not upload (the file is
+/// gone, waits, or the other side changed it: a conflict) would finish a
+/// version nobody asked for.
+pub(super) async fn abort_unplanned(
+    t: &Transfers,
+    pair_id: i64,
+    uploading: &HashSet<String>,
+) -> Result<usize, TransferError> {
     let rows = t.store().list_uploads(pair_id)?;
-    let mut first_error = None;
-    for row in rows {
-        if let Err(e) = recover_one(t, row).await {
-            tracing::warn!("could not resume an upload: {e}");
-            first_error.get_or_insert(e);
-        }
+    let mut tried = 0;
+    for row in rows.iter().filter(|row| !uploading.contains(&row.key)) {
+        tracing::info!("aborting the interrupted upload of {}: this pass does not upload it", row.key);
+        abort_recorded(t, row).await;
+        tried += 1;
     }
-    first_error.map_or(Ok(()), Err)
-}
-
-async fn recover_one(t: &Transfers, row: UploadRow) -> Result<(), TransferError> {
-    let path = PathBuf::from(&row.local_path);
-    let current = std::fs::symlink_metadata(&path).ok().filter(Metadata::is_file);
-    let resumable = match &current {
-        Some(m) => {
-            m.len() == row.size && snapshot::mtime_ms(m) == row.mtime_ms && !t.is_stale(row.started_ms)
-        }
-        None => false,
-    };
-    let (Some(before), true) = (current, resumable) else {
-        tracing::info!("aborting the interrupted upload of {}: the file changed or it is too old", row.key);
-        abort_recorded(t, &row).await;
-        return Ok(());
-    };
-    let job = Job {
-        t,
-        pair_id: row.pair_id,
-        key: &row.key,
-        path,
-        before,
-        part_size: row.part_size,
-        upload_id: row.upload_id.clone(),
-        // Not yet checked here (issue 8, point 3).
-        expect: RemoteExpect::Anything,
-    };
-    match job.finish(&super::NoProgress).await? {
-        Some(_) => tracing::info!("resumed and completed the upload of {}", row.key),
-        // Gone on the server: the next pass uploads the file from scratch.
-        None => tracing::info!("the server forgot the interrupted upload of {}", row.key),
-    }
-    Ok(())
+    Ok(tried)
 }

@@ -24,6 +24,27 @@ pub const PREFIX: &str = "f/";
 /// Short network timeouts, so a black hole is noticed within seconds.
 pub const SHORT: Timeouts = Timeouts { connect: Duration::from_secs(2), idle: Duration::from_secs(3) };
 
+/// A fresh bucket on the shared local Garage: the remote a device syncs
+/// through (default timeouts), another client on the same bucket, and the
+/// bucket's name.
+pub fn garage(hint: &str) -> (Arc<dyn Remote>, Other, String) {
+    on(bucketsync_testserver::S3Server::garage(), hint)
+}
+
+/// [`garage`] on moto: an S3 that, like AWS, keeps a multipart upload open
+/// when another client writes its key (Garage drops it then).
+pub fn moto(hint: &str) -> (Arc<dyn Remote>, Other, String) {
+    on(bucketsync_testserver::S3Server::moto(), hint)
+}
+
+fn on(server: &bucketsync_testserver::S3Server, hint: &str) -> (Arc<dyn Remote>, Other, String) {
+    let bucket = server.create_bucket(hint);
+    let (region, id, secret) = (&server.region, &server.access_key_id, &server.secret_access_key);
+    let t = Timeouts::default();
+    let remote: Arc<dyn Remote> = s3(&server.endpoint, region, id, secret, &bucket, &t);
+    (remote, Other(s3(&server.endpoint, region, id, secret, &bucket, &t)), bucket)
+}
+
 /// The real S3 client for `bucket` at `endpoint` with the main key.
 pub fn s3(
     endpoint: &str,
