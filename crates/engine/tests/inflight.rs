@@ -432,3 +432,42 @@ async fn an_upload_is_not_resumed_from_another_content_with_the_same_stat() {
     assert_eq!(s.uploads().await, (vec![], vec![]));
     s.dev.assert_quiet().await;
 }
+
+/// Point 2, the multipart path: an object another device writes after our
+/// parts are all sent but before our CompleteMultipartUpload is not
+/// replaced. The HEAD right before the Complete sees it, the upload is
+/// aborted (nothing completed, nothing left open), the next pass makes the
+/// conflict and keeps both versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_written_before_the_complete_is_not_replaced() {
+    let (remote, other, bucket) = garage("complete-race");
+    let trigger = Trigger::default();
+    let t = trigger.clone();
+    let key = format!("{PREFIX}big.bin");
+    let theirs = Bytes::from_static(b"theirs, written just before our complete");
+    let body = theirs.clone();
+    let hooked = Arc::new(
+        Hooked::new(remote).before_head(move |k| (k == key && t.fire()).then(|| (key.clone(), body.clone()))),
+    );
+    let dev = device(hooked.clone(), &bucket, None);
+    let mine = noise(12 * MIB, 36);
+    dev.write("big.bin", &mine);
+
+    trigger.arm();
+    let r = dev.sync().await;
+    assert!(trigger.fired(), "the write happened at the check before the Complete");
+    assert_eq!(hooked.parts_sent(), [1, 2, 3], "our parts were all sent first");
+    assert_eq!(other.get("big.bin").await.unwrap(), theirs, "their object is not replaced");
+    assert!(r.uploaded.is_empty() && r.waiting == ["big.bin"], "{r:?}");
+    assert_eq!(hooked.completes.load(Ordering::SeqCst), 0);
+    assert_eq!(hooked.aborts.load(Ordering::SeqCst), 1);
+    assert!(other.0.list_open_uploads(PREFIX).await.unwrap().is_empty(), "the upload is not left open");
+    assert!(dev.ctx.store.lock().unwrap().list_uploads(dev.ctx.pair.id).unwrap().is_empty());
+
+    let r = dev.sync().await;
+    assert_eq!(r.conflicts.len(), 1, "{r:?}");
+    assert_eq!(dev.read("big.bin").unwrap(), theirs);
+    assert!(dev.read(&r.conflicts[0]).unwrap() == mine);
+    assert!(other.get(&r.conflicts[0]).await.unwrap() == mine);
+    dev.assert_quiet().await;
+}
