@@ -502,6 +502,38 @@ async fn recorded_uploads_resume_only_from_the_same_content_and_a_plan() {
     assert_eq!(hooked.completes.load(Ordering::SeqCst), 2, "nothing completed but the two uploads");
 }
 
+/// Point 8: an abort that fails (offline) keeps the upload's row, so a
+/// later pass tries the abort again instead of leaving parts on the server
+/// that nothing knows of; once the server answers, the upload is aborted
+/// and forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_abort_keeps_the_upload_for_a_later_try() {
+    let e = env(S3Server::garage(), "abort-fails");
+    let path = e.files.join("gone.bin");
+    random_file(&path, 12 * MIB);
+    let upload_id = interrupted_upload(&e, &path, "gone.bin").await;
+    std::fs::remove_file(&path).unwrap();
+
+    let offline_aborts = Arc::new(Hooked::new(e.s3.clone()));
+    offline_aborts.fail_aborts.store(true, Ordering::SeqCst);
+    let t = transfers(offline_aborts.clone(), e.store.clone(), small_limits());
+    let nothing = std::collections::HashSet::new();
+    t.abort_unplanned(e.pair_id, &nothing).await.unwrap();
+    assert!(offline_aborts.aborts.load(Ordering::SeqCst) >= 1, "the abort was tried");
+    let rows: Vec<String> =
+        e.store.lock().unwrap().list_uploads(e.pair_id).unwrap().into_iter().map(|r| r.upload_id).collect();
+    assert_eq!(rows, [upload_id.as_str()], "the row stays while the upload is still open");
+    e.s3.list_parts("gone.bin", &upload_id).await.expect("still open on the server");
+
+    let hooked = Arc::new(Hooked::new(e.s3.clone()));
+    let t = transfers(hooked.clone(), e.store.clone(), small_limits());
+    t.abort_unplanned(e.pair_id, &nothing).await.unwrap();
+    assert_eq!(hooked.aborts.load(Ordering::SeqCst), 1);
+    assert!(e.store.lock().unwrap().list_uploads(e.pair_id).unwrap().is_empty());
+    let err = e.s3.list_parts("gone.bin", &upload_id).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "aborted on the server: {err}");
+}
+
 const CHILD_ENV: &str = "BUCKETSYNC_TRANSFER_CRASH_CHILD";
 
 /// Not a test of its own: the child process of `crash_*` below, started

@@ -233,6 +233,8 @@ async fn upload_multipart(
         if same {
             resumed = Some(row.upload_id);
         } else {
+            // If this abort fails, the new upload's row replaces the old
+            // one: the orphan sweep aborts it once it is a day old.
             abort_recorded(t, &row).await;
         }
     }
@@ -295,8 +297,10 @@ async fn start(
     Ok(upload_id)
 }
 
-/// Aborts a recorded upload on the server (best effort: one the server
-/// already forgot is fine) and forgets it.
+/// Aborts a recorded upload on the server and forgets it (one the server
+/// already forgot is gone too). An abort that fails (offline, refused)
+/// keeps the row: it is tried again by the next pass that does not upload
+/// the key, instead of leaving parts the bucket bills and no row knows.
 async fn abort_recorded(t: &Transfers, row: &UploadRow) {
     abort_upload(t, row.pair_id, &row.key, &row.upload_id).await
 }
@@ -307,7 +311,8 @@ async fn abort_upload(t: &Transfers, pair_id: i64, key: &str, upload_id: &str) {
         Ok(()) => {}
         Err(e) if not_found(&e) => {}
         Err(e) => {
-            tracing::warn!("could not abort the upload of {key} ({e}); the bucket may keep its parts")
+            tracing::warn!("could not abort the upload of {key} ({e}); kept to try again later");
+            return;
         }
     }
     if let Err(e) = t.store().delete_upload(pair_id, key) {

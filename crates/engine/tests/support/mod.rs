@@ -47,6 +47,8 @@ pub struct Hooked {
     pub on_range: RangeHook,
     /// Completes the first upload on the server but reports a broken connection.
     pub lose_first_complete_answer: std::sync::atomic::AtomicBool,
+    /// While set, every AbortMultipartUpload fails as offline (counted, not sent).
+    pub fail_aborts: std::sync::atomic::AtomicBool,
     /// Runs before each HEAD (another client writing between our listing
     /// and our next look).
     before_head: HeadHook,
@@ -70,6 +72,7 @@ impl Hooked {
             on_part: Box::new(|_, _| Hook::Pass),
             on_range: Box::new(|_, _| Hook::Pass),
             lose_first_complete_answer: Default::default(),
+            fail_aborts: Default::default(),
             before_head: Box::new(|_| None),
             after_list: Box::new(|| None),
         }
@@ -211,6 +214,9 @@ impl Remote for Hooked {
     }
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), RemoteError> {
         self.aborts.fetch_add(1, Ordering::SeqCst);
+        if self.fail_aborts.load(Ordering::SeqCst) {
+            return Err(offline());
+        }
         self.inner.abort_multipart(key, upload_id).await
     }
     async fn list_open_uploads(&self, prefix: &str) -> Result<Vec<OpenUpload>, RemoteError> {
