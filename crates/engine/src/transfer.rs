@@ -9,8 +9,11 @@
 //!   same content (the next pass that uploads the path, also after a
 //!   restart) resumes instead of sending them again.
 //! - Downloads: parallel ranged GETs into a temp file beside the target
-//!   (named [`TEMP_PREFIX`]`*`, which the scanner ignores), hashed in order
-//!   while streaming, verified, fsynced, given the object's mtime, renamed.
+//!   (named [`TEMP_PREFIX`]`*`, which the scanner ignores), each body piece
+//!   written at its offset as it arrives, hashed in order by a writer thread
+//!   (reading back from the page cache what arrived ahead of the hashed
+//!   prefix), verified, fsynced, given the object's mtime, renamed. Memory
+//!   per download is a short queue of pieces, whatever the range size.
 //! - One semaphore, shared by every pair, bounds the requests with a body in
 //!   flight (parts, ranges, single PUTs). No task holds a permit while it
 //!   waits for another, and none while it sleeps before a retry.
@@ -58,8 +61,8 @@ pub const TEMP_PREFIX: &str = ".bucketsync-tmp-";
 /// transfer stays bounded whatever the threshold.
 pub const MAX_IN_MEMORY_PUT: u64 = 16 * 1024 * 1024;
 
-/// Size of one ranged GET. At most `max_concurrent_parts` of them are held in
-/// memory per download.
+/// Size of one ranged GET; at most `max_concurrent_parts` run at once per
+/// download (and the shared semaphore bounds them across downloads).
 pub const DOWNLOAD_RANGE_SIZE: u64 = 8 * 1024 * 1024;
 
 /// Recorded multipart uploads older than this are aborted rather than
@@ -145,7 +148,8 @@ pub struct Downloaded {
     pub local: LocalFile,
 }
 
-/// Receives byte counts as data moves (after each part, range or PUT).
+/// Receives byte counts as data moves (after each part or PUT, and with
+/// each piece of a download's body).
 pub trait Progress: Send + Sync {
     fn advance(&self, bytes: u64);
 }

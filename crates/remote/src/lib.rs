@@ -33,9 +33,16 @@ pub use probe::{ProbeReport, ProbeStep};
 pub use s3::S3Remote;
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures::stream::{BoxStream, TryStreamExt};
 use std::ops::Range;
 use std::path::Path;
+
+/// A ranged GET's body, piece by piece as it arrives (so a download writes
+/// each piece where it belongs and holds no buffer the size of its range).
+/// The stream fails, rather than ends, when the body breaks off or brings
+/// more or fewer bytes than were asked for.
+pub type RangeBody = BoxStream<'static, Result<Bytes, RemoteError>>;
 
 /// What the engine needs from a bucket. One implementation talks S3; tests may
 /// add fakes for fault injection, never instead of a real server.
@@ -67,7 +74,18 @@ pub trait Remote: Send + Sync {
         length: u64,
         metadata: &[(String, String)],
     ) -> Result<ObjectMeta, RemoteError>;
-    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, RemoteError>;
+    /// The bytes `range` of `key` as a stream of pieces (see [`RangeBody`]).
+    async fn get_range_stream(&self, key: &str, range: Range<u64>) -> Result<RangeBody, RemoteError>;
+    /// The bytes `range` of `key` in one buffer: for small reads (previews,
+    /// tests); downloads stream with [`Remote::get_range_stream`].
+    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, RemoteError> {
+        let mut received = BytesMut::with_capacity((range.end.saturating_sub(range.start)) as usize);
+        let mut body = self.get_range_stream(key, range).await?;
+        while let Some(piece) = body.try_next().await? {
+            received.extend_from_slice(&piece);
+        }
+        Ok(received.freeze())
+    }
     async fn create_multipart(&self, key: &str, metadata: &[(String, String)])
         -> Result<String, RemoteError>;
     /// Uploads bytes `offset..offset+length` of `path` as part `number` (1-based).

@@ -6,7 +6,7 @@ use crate::error::{ErrorKind, HasStatus, RemoteError};
 use crate::listing::decode_listed_key;
 use crate::object::{parse_mtime_metadata, unquote_etag, ListPage, ObjectMeta, OpenUpload, PartInfo};
 use crate::watchdog::{self, Activity};
-use crate::Remote;
+use crate::{RangeBody, Remote};
 use async_trait::async_trait;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -108,6 +108,52 @@ impl S3Remote {
                 RemoteError::new(ErrorKind::Rejected, format!("cannot read {}: {e}", path.display()))
             })?;
         Ok(watchdog::watched_body(body, activity))
+    }
+}
+
+/// The body of one ranged GET as it is read. It arrives after the answer's
+/// head, outside the SDK's timeouts: a body that stops half-way must fail,
+/// not hang, so each piece is awaited under the idle watchdog.
+struct RangeReader {
+    body: ByteStream,
+    activity: Activity,
+    idle: Duration,
+    key: String,
+    asked: u64,
+    received: u64,
+}
+
+impl RangeReader {
+    async fn next_piece(mut self) -> Result<Option<(Bytes, RangeReader)>, RemoteError> {
+        // The idle clock runs while we wait for bytes, not while the reader
+        // was busy writing the last piece.
+        self.activity.touch();
+        let RangeReader { body, activity, key, idle, .. } = &mut self;
+        let next = async {
+            body.try_next().await.map_err(|e| {
+                RemoteError::new(ErrorKind::Offline, format!("the download of {key} broke off: {e}"))
+            })
+        };
+        let piece = watchdog::watch(*idle, activity, "GetObject body", next).await?;
+        match piece {
+            Some(piece) => {
+                self.activity.touch();
+                self.received += piece.len() as u64;
+                if self.received > self.asked {
+                    return Err(self.wrong_length());
+                }
+                Ok(Some((piece, self)))
+            }
+            None if self.received != self.asked => Err(self.wrong_length()),
+            None => Ok(None),
+        }
+    }
+
+    fn wrong_length(&self) -> RemoteError {
+        RemoteError::new(
+            ErrorKind::Precondition,
+            format!("asked for {} bytes of {} but got {}", self.asked, self.key, self.received),
+        )
     }
 }
 
@@ -284,9 +330,9 @@ impl Remote for S3Remote {
         })
     }
 
-    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, RemoteError> {
+    async fn get_range_stream(&self, key: &str, range: Range<u64>) -> Result<RangeBody, RemoteError> {
         if range.is_empty() {
-            return Ok(Bytes::new());
+            return Ok(Box::pin(futures::stream::empty()));
         }
         self.pace_down(range.end - range.start).await;
         let activity = Activity::new();
@@ -302,29 +348,15 @@ impl Remote for S3Remote {
                     .send(),
             )
             .await?;
-        // The body arrives after the head, outside the SDK's timeouts: an
-        // answer that stops half-way must fail, not hang.
-        activity.touch();
-        let mut body = out.body;
-        let mut received = bytes::BytesMut::with_capacity((range.end - range.start) as usize);
-        let read_all = async {
-            while let Some(piece) = body.try_next().await.map_err(|e| {
-                RemoteError::new(ErrorKind::Offline, format!("the download of {key} broke off: {e}"))
-            })? {
-                activity.touch();
-                received.extend_from_slice(&piece);
-            }
-            Ok(())
+        let body = RangeReader {
+            body: out.body,
+            activity,
+            idle: self.idle,
+            key: key.to_string(),
+            asked: range.end - range.start,
+            received: 0,
         };
-        watchdog::watch(self.idle, &activity, "GetObject body", read_all).await?;
-        let bytes = received.freeze();
-        if bytes.len() as u64 != range.end - range.start {
-            return Err(RemoteError::new(
-                ErrorKind::Precondition,
-                format!("asked for {} bytes of {key} but got {}", range.end - range.start, bytes.len()),
-            ));
-        }
-        Ok(bytes)
+        Ok(Box::pin(futures::stream::try_unfold(body, RangeReader::next_piece)))
     }
 
     async fn create_multipart(

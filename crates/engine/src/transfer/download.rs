@@ -8,13 +8,15 @@ use super::{
 use crate::snapshot::{self, hex, LocalFile};
 use bucketsync_remote::ObjectMeta;
 use bytes::Bytes;
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use std::fs::File;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use tokio::sync::mpsc;
 
 /// Removes the temp file unless the download got as far as renaming it
 /// (also when the download future is dropped half-way).
@@ -111,50 +113,34 @@ pub(super) async fn download(
     let mut guard = TempFile { path: tmp_path.clone(), armed: true };
     let file = Arc::new(file);
 
-    // Ranges are fetched and written concurrently but handed back in
-    // order, so the hash is computed while streaming; at most `width`
-    // ranges are held in memory.
+    // Ranges are fetched concurrently and each piece of a body is written
+    // at its offset as it arrives (no buffer per range); one writer thread
+    // writes and hashes, in order, off the async workers.
     let width = t.limits().max_concurrent_parts.max(1);
-    let ranges: Vec<(u64, u64)> = (0..size.div_ceil(DOWNLOAD_RANGE_SIZE))
-        .map(|i| (i * DOWNLOAD_RANGE_SIZE, ((i + 1) * DOWNLOAD_RANGE_SIZE).min(size)))
-        .collect();
-    let multi = ranges.len() > 1;
-    let mut hasher = Sha256::new();
-    let mut fetched = stream::iter(ranges)
-        .map(|(start, end)| {
-            let file = file.clone();
-            let tmp = tmp_path.clone();
-            async move {
-                let bytes: Bytes =
-                    t.with_retry("ranged GET", || t.remote().get_range(key, start..end)).await?;
-                if bytes.len() as u64 != end - start {
-                    return Err(verify(
-                        object,
-                        format!("asked for {} bytes at {start}, got {}", end - start, bytes.len()),
-                    ));
-                }
-                let data = bytes.clone();
-                let at = tmp.clone();
-                blocking(&tmp, move || {
-                    file.write_all_at(&data, start).map_err(|e| TransferError::io(&at, e))
-                })
-                .await?;
-                Ok::<Bytes, TransferError>(bytes)
-            }
+    let count = size.div_ceil(DOWNLOAD_RANGE_SIZE);
+    let (pieces, received) = tokio::sync::mpsc::channel(PIECES_QUEUED);
+    let writer = Writer::start(file.clone(), tmp_path.clone(), received, size, DOWNLOAD_RANGE_SIZE);
+    let gets = AtomicU64::new(0);
+    let fetched = stream::iter(0..count)
+        .map(|i| {
+            let range = i * DOWNLOAD_RANGE_SIZE..((i + 1) * DOWNLOAD_RANGE_SIZE).min(size);
+            fetch_range(t, object, range, &pieces, progress, &gets)
         })
-        .buffered(width);
-    let mut written = 0u64;
-    while let Some(bytes) = fetched.next().await {
-        let bytes = bytes?;
-        hasher.update(&bytes);
-        written += bytes.len() as u64;
-        progress.advance(bytes.len() as u64);
+        .buffer_unordered(width)
+        .try_for_each(|()| async { Ok(()) })
+        .await;
+    if fetched.is_err() {
+        writer.stop();
     }
-    drop(fetched);
-    let sha256 = hex(&hasher.finalize());
-
-    if written != size {
-        return Err(verify(object, format!("expected {size} bytes, got {written}")));
+    drop(pieces);
+    let (hashed, sha256) = match (fetched, writer.finish(&tmp_path).await) {
+        // A writer that failed (a full disk) makes the fetches fail too:
+        // its error is the one that says why.
+        (_, Err(e)) | (Err(e), Ok(_)) => return Err(e),
+        (Ok(()), Ok(done)) => done,
+    };
+    if hashed != size {
+        return Err(verify(object, format!("expected {size} bytes, got {hashed}")));
     }
     if let Some(expected) = &expected_sha256 {
         if *expected != sha256 {
@@ -164,8 +150,9 @@ pub(super) async fn download(
             ));
         }
     }
-    if multi {
-        // Several GETs could have seen several versions of the object.
+    if gets.load(Ordering::Relaxed) > 1 {
+        // Several GETs (ranges, or a range resumed after it broke off)
+        // could have seen several versions of the object.
         let (after, _) = t.with_retry("HEAD", || t.remote().head_with_metadata(key)).await?;
         check_same(&head, &after, "during the download")?;
     }
@@ -180,6 +167,172 @@ pub(super) async fn download(
     };
     guard.armed = false;
     Ok(Downloaded { local: LocalFile { hash: Some(sha256), ..local } })
+}
+
+/// Body pieces waiting for the writer; with pieces of at most a few hundred
+/// KiB this bounds a download's memory to a few MiB whatever its ranges.
+const PIECES_QUEUED: usize = 32;
+
+/// How much the writer reads back at a time to hash what was written out
+/// of order (small enough to stay in the CPU's cache between read and hash).
+const HASH_READ_BACK: usize = 256 * 1024;
+
+/// One body piece and where it goes.
+struct Piece {
+    offset: u64,
+    bytes: Bytes,
+}
+
+/// Fetches `range` of the object and hands each piece to the writer. A body
+/// that breaks off is retried from where it stopped, not from its start.
+/// Local failures (the writer gone) are not retried.
+async fn fetch_range(
+    t: &Transfers,
+    object: &ObjectMeta,
+    range: Range<u64>,
+    pieces: &mpsc::Sender<Piece>,
+    progress: &dyn Progress,
+    gets: &AtomicU64,
+) -> Result<(), TransferError> {
+    let key = object.key.as_str();
+    let at = AtomicU64::new(range.start);
+    let at = &at;
+    let (start, end) = (range.start, range.end);
+    let outcome = t
+        .with_retry("ranged GET", || async move {
+            gets.fetch_add(1, Ordering::Relaxed);
+            let mut body = t.remote().get_range_stream(key, at.load(Ordering::Relaxed)..end).await?;
+            while let Some(bytes) = body.try_next().await? {
+                let offset = at.load(Ordering::Relaxed);
+                let len = bytes.len() as u64;
+                if offset + len > end {
+                    let more = offset + len - start;
+                    let asked = end - start;
+                    return Ok(Err(verify(
+                        object,
+                        format!("asked for {asked} bytes at {start}, got {more}"),
+                    )));
+                }
+                if pieces.send(Piece { offset, bytes }).await.is_err() {
+                    let stopped = std::io::Error::other("the download's writer stopped");
+                    return Ok(Err(TransferError::io(Path::new(key), stopped)));
+                }
+                at.store(offset + len, Ordering::Relaxed);
+                progress.advance(len);
+            }
+            Ok(Ok(()))
+        })
+        .await?;
+    outcome?;
+    let got = at.load(Ordering::Relaxed);
+    if got != end {
+        return Err(verify(
+            object,
+            format!("asked for {} bytes at {}, got {}", end - range.start, range.start, got - range.start),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes the pieces of a download where they belong and hashes the file
+/// in order: a piece that continues the hashed prefix is hashed as it is
+/// written (still in the cache), pieces ahead of it are read back from the
+/// page cache once everything before them is there. Runs on a blocking
+/// thread, so neither writing nor hashing holds up receiving.
+struct Writer {
+    handle: tokio::task::JoinHandle<Result<(u64, String), TransferError>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Writer {
+    fn start(file: Arc<File>, path: PathBuf, pieces: mpsc::Receiver<Piece>, size: u64, range: u64) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let handle =
+            tokio::task::spawn_blocking(move || write_and_hash(&file, &path, pieces, size, range, &stopped));
+        Writer { handle, stop }
+    }
+
+    /// The download failed: what is left need not be hashed.
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Once every sender is gone: the bytes hashed and their SHA-256 (hex).
+    async fn finish(mut self, path: &Path) -> Result<(u64, String), TransferError> {
+        (&mut self.handle).await.map_err(|e| TransferError::io(path, std::io::Error::other(e)))?
+    }
+}
+
+impl Drop for Writer {
+    /// A download given up on (failed or dropped) does not hash the rest.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn write_and_hash(
+    file: &File,
+    path: &Path,
+    mut pieces: mpsc::Receiver<Piece>,
+    size: u64,
+    range: u64,
+    stop: &AtomicBool,
+) -> Result<(u64, String), TransferError> {
+    let io = |e| TransferError::io(path, e);
+    // How far each range (of `range` bytes, the last one shorter) is
+    // written; the range holding offset x is x / range.
+    let mut written: Vec<u64> = (0..size.div_ceil(range)).map(|i| i * range).collect();
+    let mut hasher = Sha256::new();
+    let mut hashed = 0u64;
+    let mut back: Vec<u8> = Vec::new();
+    // Bytes after `hashed` that are on disk and not yet hashed.
+    let ready = |hashed: u64, written: &[u64]| -> u64 {
+        written.get((hashed / range) as usize).map_or(0, |w| w - hashed)
+    };
+    let mut read_back = |hashed: &mut u64, hasher: &mut Sha256, n: u64| -> Result<(), TransferError> {
+        let n = n.min(HASH_READ_BACK as u64) as usize;
+        back.resize(n, 0);
+        file.read_exact_at(&mut back[..n], *hashed).map_err(io)?;
+        hasher.update(&back[..n]);
+        *hashed += n as u64;
+        Ok(())
+    };
+    loop {
+        let waiting = ready(hashed, &written);
+        let piece = if waiting > 0 {
+            match pieces.try_recv() {
+                Ok(piece) => Some(piece),
+                // Nothing to write: catch up on hashing meanwhile.
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    read_back(&mut hashed, &mut hasher, waiting)?;
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+            }
+        } else {
+            pieces.blocking_recv()
+        };
+        let Some(Piece { offset, bytes }) = piece else { break };
+        file.write_all_at(&bytes, offset).map_err(io)?;
+        let len = bytes.len() as u64;
+        written[(offset / range) as usize] = offset + len;
+        if offset == hashed {
+            hasher.update(&bytes);
+            hashed += len;
+        }
+    }
+    if stop.load(Ordering::Relaxed) {
+        return Ok((hashed, String::new()));
+    }
+    loop {
+        let waiting = ready(hashed, &written);
+        if waiting == 0 {
+            break;
+        }
+        read_back(&mut hashed, &mut hasher, waiting)?;
+    }
+    Ok((hashed, hex(&hasher.finalize())))
 }
 
 /// Size and ETag of `now` must be those of `then`. An empty ETag (a store
@@ -255,4 +408,40 @@ fn finish_file(
         File::open(dir).and_then(|d| d.sync_all()).map_err(|e| TransferError::io(dir, e))?;
     }
     Ok(local)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pieces of several ranges arriving interleaved, each range in order,
+    /// land where they belong and hash as the file in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pieces_out_of_order_are_written_and_hashed_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = Arc::new(
+            std::fs::OpenOptions::new().create_new(true).read(true).write(true).open(&path).unwrap(),
+        );
+        let (range, size) = (1000u64, 3500u64);
+        let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+        let (tx, rx) = mpsc::channel(2);
+        let writer = Writer::start(file, path.clone(), rx, size, range);
+        // Ranges 3, 1, 0, 2 take turns, in pieces of 300 bytes.
+        let mut ranges: Vec<(u64, u64)> =
+            [3u64, 1, 0, 2].iter().map(|i| (i * range, ((i + 1) * range).min(size))).collect();
+        while ranges.iter().any(|(at, end)| at < end) {
+            for (at, end) in ranges.iter_mut().filter(|(at, end)| at < end) {
+                let upto = (*at + 300).min(*end);
+                let bytes = Bytes::copy_from_slice(&data[*at as usize..upto as usize]);
+                tx.send(Piece { offset: *at, bytes }).await.unwrap();
+                *at = upto;
+            }
+        }
+        drop(tx);
+        let (hashed, sha) = writer.finish(&path).await.unwrap();
+        assert_eq!(hashed, size);
+        assert_eq!(sha, hex(&Sha256::digest(&data)));
+        assert!(std::fs::read(&path).unwrap() == data);
+    }
 }

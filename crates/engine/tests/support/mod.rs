@@ -7,8 +7,11 @@
 pub mod device;
 
 use async_trait::async_trait;
-use bucketsync_remote::{ErrorKind, ListPage, ObjectMeta, OpenUpload, PartInfo, Remote, RemoteError};
+use bucketsync_remote::{
+    ErrorKind, ListPage, ObjectMeta, OpenUpload, PartInfo, RangeBody, Remote, RemoteError,
+};
 use bytes::Bytes;
+use futures::TryStreamExt;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -147,7 +150,7 @@ impl Remote for Hooked {
         self.puts.fetch_add(1, Ordering::SeqCst);
         self.inner.put_file(key, path, length, metadata).await
     }
-    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, RemoteError> {
+    async fn get_range_stream(&self, key: &str, range: Range<u64>) -> Result<RangeBody, RemoteError> {
         let tries = {
             let mut r = self.ranges.lock().unwrap();
             let tries = r.iter().filter(|s| **s == range.start).count();
@@ -155,13 +158,20 @@ impl Remote for Hooked {
             tries
         };
         match (self.on_range)(range.start, tries) {
-            Hook::Pass => self.inner.get_range(key, range).await,
+            Hook::Pass => self.inner.get_range_stream(key, range).await,
             Hook::Fail(e) => Err(e),
             Hook::Stall => futures::future::pending().await,
             Hook::Corrupt => {
-                let mut v = self.inner.get_range(key, range).await?.to_vec();
-                v[0] ^= 0xff;
-                Ok(Bytes::from(v))
+                let body = self.inner.get_range_stream(key, range).await?;
+                let mut first = true;
+                Ok(Box::pin(body.map_ok(move |piece| {
+                    if !std::mem::take(&mut first) || piece.is_empty() {
+                        return piece;
+                    }
+                    let mut v = piece.to_vec();
+                    v[0] ^= 0xff;
+                    Bytes::from(v)
+                })))
             }
         }
     }
