@@ -279,7 +279,9 @@ impl Transfers {
     /// Aborts the multipart uploads open under `prefix` that no upload row of
     /// this pair knows and that were begun more than [`ORPHAN_AFTER`] ago;
     /// returns how many. A crash between CreateMultipartUpload and the row's
-    /// write, a failed abort, or a database rebuilt after damage leaves such
+    /// write, a failed abort of an upload whose row a new upload of the same
+    /// key then replaced (a failed abort otherwise keeps its row, retried by
+    /// later passes), or a database rebuilt after damage leaves such
     /// uploads, and providers bill their parts until they are aborted.
     /// Younger ones may be another device's, still running.
     ///
