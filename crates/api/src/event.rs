@@ -406,23 +406,23 @@ impl UiEvents {
     }
 
     /// A pair's state, through the throttle.
+    ///
+    /// States are sent while the throttle is locked, so they leave in the
+    /// order the throttle let them through: a held progress flushed just as
+    /// the pass ends could otherwise be sent after the `idle` that
+    /// superseded it, and the window would show "transferring" until the
+    /// next pass.
     pub fn state(&self, pair: &str, state: PairState) {
-        let offer =
-            self.inner.throttle.lock().unwrap_or_else(|p| p.into_inner()).offer(pair, state, Instant::now());
-        match offer {
+        let mut throttle = self.inner.throttle.lock().unwrap_or_else(|p| p.into_inner());
+        match throttle.offer(pair, state, Instant::now()) {
             Offer::Emit(state) => self.send_state(pair, state),
             Offer::Held { at, first: true } => {
                 let me = self.clone();
                 let pair = pair.to_string();
                 let flush = async move {
                     tokio::time::sleep_until(at.into()).await;
-                    let held = me
-                        .inner
-                        .throttle
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .due(&pair, Instant::now());
-                    if let Some(state) = held {
+                    let mut throttle = me.inner.throttle.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(state) = throttle.due(&pair, Instant::now()) {
                         me.send_state(&pair, state);
                     }
                 };
@@ -627,6 +627,36 @@ mod tests {
         }
         assert!(emitted <= 11, "{emitted} updates in one second");
         assert!(emitted >= 9, "{emitted}: progress still flows");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_progress_flushed_as_the_pass_ends_never_lands_after_its_idle() {
+        // The window keeps the last state it was sent: a held progress that
+        // left after the idle superseding it showed "transferring" until the
+        // next pass (the e2e's rare "idle after resume" timeout).
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let ui = {
+            let seen = seen.clone();
+            UiEvents::new(move |e| {
+                if let UiEvent::PairStatus(s) = &e {
+                    if s.state == progress(2) {
+                        // The flushed progress is slow to leave (a busy webview).
+                        std::thread::sleep(Duration::from_millis(300));
+                    }
+                    seen.lock().unwrap().push(s.state.clone());
+                }
+            })
+        };
+        ui.state("p", progress(1));
+        ui.state("p", progress(2)); // held; flushed at the interval's end (100 ms)
+                                    // (Plain sleeps on the test's own thread: the runtime's worker that
+                                    // sends the flush is blocked meanwhile, and tokio's timers with it.)
+        std::thread::sleep(Duration::from_millis(150)); // the flush is sending it
+        let idle = PairState::Idle { last_sync_ms: Some(1) };
+        ui.state("p", idle.clone());
+        std::thread::sleep(Duration::from_millis(600));
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.last(), Some(&idle), "sent: {seen:?}");
     }
 
     #[test]
