@@ -16,7 +16,8 @@ pub fn judge(key: &str) -> (Option<String>, Option<String>) {
 
 /// A key close to `key` that can be a file: empty segments and a leading
 /// `/` dropped, `.` and `..` spelt `_` and `__`, control characters as `_`,
-/// each name cut to 255 bytes. Keeps a trailing `/`.
+/// each name cut to 255 bytes (before its extension, which is kept, so
+/// the file still opens with the right program). Keeps a trailing `/`.
 pub fn safe_key(key: &str) -> String {
     let folder = key.ends_with('/');
     let mut segments = Vec::new();
@@ -40,16 +41,24 @@ pub fn safe_key(key: &str) -> String {
     out
 }
 
-/// At most `max` bytes, on a character boundary.
+/// Longest extension kept whole when a name is cut (`.jpeg`, `.tar.gz`'s
+/// `.gz`; anything longer is likely not an extension at all).
+const EXTENSION_MAX: usize = 16;
+
+/// At most `max` bytes, on a character boundary; a short extension survives.
 fn cut(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
-    let mut end = max;
+    let ext = match s.rfind('.') {
+        Some(i) if i > 0 && s.len() - i <= EXTENSION_MAX => &s[i..],
+        _ => "",
+    };
+    let mut end = max - ext.len();
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    s[..end].to_string()
+    format!("{}{ext}", &s[..end])
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +109,18 @@ mod tests {
         assert_eq!(safe_key("dir//"), "dir/");
         assert_eq!(judge("photos/cat.jpg"), (None, None));
         assert_eq!(judge("photos/"), (None, None));
+    }
+
+    #[test]
+    fn a_long_name_is_cut_before_its_extension() {
+        let long = format!("odd/{}.txt", "é".repeat(200));
+        let safe = safe_key(&long);
+        let name = safe.strip_prefix("odd/").unwrap();
+        assert!(name.len() <= NAME_MAX, "{} bytes", name.len());
+        assert!(name.ends_with("é.txt"), "cut on a character boundary, extension kept: {name}");
+        // No dot, or a "extension" too long to be one: a plain cut.
+        assert_eq!(safe_key(&"n".repeat(300)).len(), NAME_MAX);
+        assert_eq!(safe_key(&format!("a.{}", "x".repeat(300))).len(), NAME_MAX);
     }
 
     #[test]
