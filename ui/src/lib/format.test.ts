@@ -20,5 +20,6 @@ describe("format", () => {
   it("counts with the right noun", () => {
     expect(count(1, "file")).toBe("1 file");
     expect(count(2, "file")).toBe("2 files");
+    expect(count(100000, "item")).toBe("100,000 items");
   });
 });

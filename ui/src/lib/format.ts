@@ -34,7 +34,7 @@ export function ago(ms: number, now: number = Date.now()): string {
   return new Date(ms).toLocaleString();
 }
 
-/** "1 file", "3 files". */
+/** "1 file", "3 files", "100,000 files" (thousands grouped, so big counts read at a glance). */
 export function count(n: number, one: string, many = `${one}s`): string {
-  return `${n} ${n === 1 ? one : many}`;
+  return `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
 }

@@ -4,11 +4,14 @@ import {
   baseName,
   breadcrumbs,
   filterEntries,
+  localName,
+  moveCursor,
   nearEnd,
   parentPrefix,
   percent,
   renameTarget,
   rowWindow,
+  scrollToShow,
   sortEntries,
 } from "./logic";
 
@@ -119,5 +122,37 @@ describe("names", () => {
     expect(percent(5, 10)).toBe(50);
     expect(percent(0, 0)).toBe(0);
     expect(percent(20, 10)).toBe(100);
+  });
+});
+
+describe("localName", () => {
+  it("takes the last name of a POSIX path, where a backslash is part of a name", () => {
+    expect(localName("/home/me/photos/cat.jpg")).toBe("cat.jpg");
+    expect(localName("/home/me/photos/")).toBe("photos");
+    expect(localName("/tmp/a\\b.txt")).toBe("a\\b.txt");
+  });
+  it("splits a Windows path on either separator", () => {
+    expect(localName("C:\\Users\\me\\cat.jpg")).toBe("cat.jpg");
+    expect(localName("D:/data/notes\\")).toBe("notes");
+    expect(localName("\\\\server\\share\\file.txt")).toBe("file.txt");
+  });
+});
+
+describe("keyboard cursor", () => {
+  it("moves by row, by page and to either end, never past them", () => {
+    expect(moveCursor(0, "ArrowDown", 5, 10)).toBe(1);
+    expect(moveCursor(4, "ArrowDown", 5, 10)).toBe(4);
+    expect(moveCursor(0, "ArrowUp", 5, 10)).toBe(0);
+    expect(moveCursor(2, "PageDown", 100, 10)).toBe(11);
+    expect(moveCursor(50, "PageUp", 100, 10)).toBe(41);
+    expect(moveCursor(3, "Home", 100, 10)).toBe(0);
+    expect(moveCursor(3, "End", 100, 10)).toBe(99);
+    expect(moveCursor(3, "Enter", 100, 10)).toBeNull();
+    expect(moveCursor(0, "ArrowDown", 0, 10)).toBeNull();
+  });
+  it("scrolls just enough to show the cursor's row", () => {
+    expect(scrollToShow(5, 0, 340, 34)).toBe(0);
+    expect(scrollToShow(10, 0, 340, 34)).toBe(34);
+    expect(scrollToShow(2, 340, 340, 34)).toBe(68);
   });
 });

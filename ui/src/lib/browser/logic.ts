@@ -97,6 +97,39 @@ export function renameTarget(entry: EntryView, prefix: string, name: string): { 
   return { to };
 }
 
+/**
+ * The last name of a local path. `/` separates names everywhere; `\` only
+ * in a Windows path (on Linux and macOS it can be part of a file's name).
+ */
+export function localName(path: string): string {
+  const windows = /^[A-Za-z]:[\\/]|^\\\\/.test(path);
+  const parts = path.split(windows ? /[\\/]/ : "/").filter((p) => p !== "");
+  return parts.at(-1) ?? path;
+}
+
+/** Where a key press moves the keyboard cursor in a list of `count` rows. */
+export function moveCursor(cursor: number, key: string, count: number, pageRows: number): number | null {
+  if (count === 0) return null;
+  const step: Record<string, number> = {
+    ArrowDown: cursor + 1,
+    ArrowUp: cursor - 1,
+    PageDown: cursor + Math.max(1, pageRows - 1),
+    PageUp: cursor - Math.max(1, pageRows - 1),
+    Home: 0,
+    End: count - 1,
+  };
+  const to = step[key];
+  return to === undefined ? null : Math.min(count - 1, Math.max(0, to));
+}
+
+/** The scroll position that shows row `index` whole, moving as little as possible. */
+export function scrollToShow(index: number, scrollTop: number, viewport: number, rowHeight: number): number {
+  const top = index * rowHeight;
+  if (top < scrollTop) return top;
+  if (top + rowHeight > scrollTop + viewport) return Math.max(0, top + rowHeight - viewport);
+  return scrollTop;
+}
+
 /** The last segment of a key, without a folder's trailing "/". */
 export function baseName(key: string): string {
   const k = key.replace(/\/$/, "");

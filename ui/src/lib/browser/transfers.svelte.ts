@@ -51,7 +51,8 @@ export const transfers = {
     const t = find(id);
     if (!t) return;
     t.state = report.cancelled ? "cancelled" : report.failed.length > 0 ? "failed" : "done";
-    const parts = [`${report.done.length} done`];
+    // A cancelled transfer says so first: "0 done" alone read as a failure.
+    const parts = report.cancelled ? ["cancelled", `${report.done.length} done`] : [`${report.done.length} done`];
     if (report.skipped.length > 0) parts.push(`${report.skipped.length} skipped`);
     if (report.failed.length > 0) parts.push(`${report.failed.length} failed`);
     t.message = parts.join(", ");
