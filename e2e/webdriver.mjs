@@ -2,6 +2,9 @@
 // window through tauri-driver without pulling a browser-automation stack.
 const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
 
+/** WebDriver's code points for special keys. */
+export const Key = { Tab: "\uE004", Enter: "\uE007", Space: "\uE00D", Up: "\uE013", Down: "\uE015", End: "\uE010", Home: "\uE011" };
+
 export class Session {
   constructor(base, id) {
     this.base = base;
@@ -60,6 +63,18 @@ export class Session {
   /** Runs a script in the page; `arguments` holds `args`. */
   execute(script, args = []) {
     return this.cmd("POST", "/execute/sync", { script, args });
+  }
+
+  /** Runs an async script; it calls `arguments[arguments.length - 1]` with its result. */
+  executeAsync(script, args = []) {
+    return this.cmd("POST", "/execute/async", { script, args });
+  }
+
+  /** Presses keys on whatever has the focus (WebDriver key values, e.g. Key.Down). */
+  async press(...keys) {
+    const actions = keys.flatMap((value) => [{ type: "keyDown", value }, { type: "keyUp", value }]);
+    await this.cmd("POST", "/actions", { actions: [{ type: "key", id: "keyboard", actions }] });
+    await this.cmd("DELETE", "/actions");
   }
 
   setWindowRect(rect) {
