@@ -44,6 +44,10 @@ impl Default for RunnerConfig {
 /// process (the CLI) decided on it: one small query.
 const DECISION_POLL: Duration = Duration::from_secs(2);
 
+/// After a pass that wrote into the folder, how long past the debounce
+/// window the runner looks again (see the runner loop).
+const LOOK_AGAIN_MARGIN: Duration = Duration::from_millis(500);
+
 /// What a runner can be told.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -258,6 +262,8 @@ async fn run(
                 if !matches!(&result, Ok(r) if !r.waiting.is_empty()) {
                     backoff.reset();
                 }
+                let wrote_locally =
+                    matches!(&result, Ok(r) if !r.downloaded.is_empty() || !r.conflicts.is_empty());
                 next_pass = match result {
                     // Revoked keys, a missing bucket: every pass would fail
                     // alike until the user acts (sync now, resume).
@@ -278,6 +284,15 @@ async fn run(
                     }
                     Err(_) => None,
                 };
+                // notify-debouncer-full drops a file created and removed
+                // inside one debounce window: a user's delete right after
+                // our download lands makes no event at all. One look once
+                // the window is over sees it (usually merged with the pass
+                // our own rename's event schedules anyway).
+                if wrote_locally {
+                    let look = now + config.debounce + LOOK_AGAIN_MARGIN;
+                    next_pass = next_pass.map(|t| t.min(look));
+                }
                 // An error status says when the runner tries again by itself.
                 let shown = status.borrow().clone();
                 if let (PairStatus::Error { kind, message, .. }, Some(at)) = (shown, next_pass) {

@@ -647,6 +647,44 @@ async fn runner_asks_before_mass_deletes_and_obeys_confirm_pause_and_resume() {
     dev.assert_quiet().await;
 }
 
+/// A file deleted right after its download landed (inside the watcher's
+/// debounce window, where notify-debouncer-full drops a create followed by
+/// a remove) is still noticed without waiting for the poll: a pass that
+/// wrote into the folder looks again once the window is over.
+#[tokio::test]
+async fn a_delete_right_after_a_download_is_seen_before_the_poll() {
+    use bucketsync_engine::event::PairStatus;
+    use bucketsync_engine::runner::{self, RunnerConfig};
+    let server = S3Server::garage();
+    let bucket = server.create_bucket("delete-after-download");
+    let dev = device(server, &bucket, "laptop", Mode::TwoWay);
+    let other = Other(s3(server, &bucket));
+    for f in ["a", "b", "c", "d"] {
+        dev.write(f, f);
+    }
+    dev.sync().await;
+    other.put("new.txt", "from elsewhere").await;
+    let config = RunnerConfig {
+        poll_interval: std::time::Duration::from_secs(3600),
+        debounce: std::time::Duration::from_millis(500),
+        quiet: std::time::Duration::ZERO,
+        retry_after: std::time::Duration::from_secs(3600),
+    };
+    let handle = runner::spawn(dev.ctx.clone(), config, false);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while dev.read("new.txt").is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "the runner never downloaded new.txt");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    std::fs::remove_file(dev.root.join("new.txt")).unwrap();
+    let mut rx = handle.watch_status();
+    wait_until(&mut rx, "the delete reaches the bucket", async |s| {
+        matches!(s, PairStatus::Idle { .. }) && !other.keys().await.contains(&"new.txt".to_string())
+    })
+    .await;
+    handle.stop().await;
+}
+
 /// Issue 8, point 6: a confirmation applies to the deletes that were shown,
 /// nothing else. A file deleted after the list was shown is not deleted
 /// with it: the confirmed pass asks again, with the new list, and deletes
