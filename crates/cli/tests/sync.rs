@@ -189,13 +189,6 @@ fn daemon_syncs_a_change_it_watched_and_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
-        let start = Instant::now();
-        while !cond() {
-            assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
     wait_for("the first pass", &|| bucketsync(&home, &["status", "--json"]).stdout.contains("\"idle\""));
     std::fs::write(folder.join("watched.txt"), "seen by the watcher").unwrap();
     wait_for("the upload", &|| ok(&home, &["ls", "garage", "--recursive"]).contains("docs/watched.txt"));
@@ -210,6 +203,15 @@ fn daemon_syncs_a_change_it_watched_and_stops_on_sigterm() {
     };
     assert!(status.success(), "{status:?}");
     assert!(!home.join("engine-status.json").exists(), "a clean stop removes the status file");
+}
+
+/// Waits (at most a minute, then fails) until `cond` holds.
+fn wait_for(what: &str, cond: &dyn Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 fn unsafe_sigterm(pid: u32) {
@@ -378,13 +380,6 @@ fn a_decision_made_beside_a_running_daemon_is_applied_by_it() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
-        let start = Instant::now();
-        while !cond() {
-            assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
     wait_for("the daemon to ask", &|| waiting_list(&home).is_some());
     let first = waiting_list(&home).unwrap();
 

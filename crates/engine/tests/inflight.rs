@@ -19,6 +19,26 @@ use std::time::Duration;
 use support::device::{device, garage, moto, noise, Device, Other, MIB, PREFIX};
 use support::{Hook, Hooked};
 
+/// The pass after a change was kept: a conflict, theirs under the name and
+/// ours beside it in the folder (and in the bucket when `copy_sent`).
+async fn next_pass_keeps_both(
+    dev: &Device,
+    other: &Other,
+    rel: &str,
+    theirs: &[u8],
+    mine: &[u8],
+    copy_sent: bool,
+) {
+    let r = dev.sync().await;
+    assert_eq!(r.conflicts.len(), 1, "{r:?}");
+    assert!(dev.read(rel).unwrap() == theirs, "theirs keeps the name {rel}");
+    assert!(dev.read(&r.conflicts[0]).unwrap() == mine, "our version is kept beside it");
+    if copy_sent {
+        assert!(other.get(&r.conflicts[0]).await.unwrap() == mine, "and sent under the copy's name");
+    }
+    dev.assert_quiet().await;
+}
+
 /// A one-shot trigger: the hook acts once, the first time it fires after
 /// the test armed it.
 #[derive(Clone, Default)]
@@ -86,12 +106,7 @@ async fn a_local_edit_during_a_download_is_kept() {
     assert!(r.downloaded.is_empty() && r.waiting == ["a.txt"], "{r:?}");
 
     // The next pass sees both sides changed: a conflict, nothing lost.
-    let r = dev.sync().await;
-    assert_eq!(r.conflicts.len(), 1, "{r:?}");
-    assert_eq!(dev.read("a.txt").unwrap(), b"theirs");
-    assert_eq!(dev.read(&r.conflicts[0]).unwrap(), b"mine, saved mid-download");
-    assert_eq!(other.get(&r.conflicts[0]).await.unwrap(), b"mine, saved mid-download");
-    dev.assert_quiet().await;
+    next_pass_keeps_both(&dev, &other, "a.txt", b"theirs", b"mine, saved mid-download", true).await;
 }
 
 /// Point 1: a file created where the plan saw nothing, while the object
@@ -218,12 +233,7 @@ async fn an_object_written_after_the_listing_is_not_replaced_by_a_new_upload() {
     assert_eq!(other.get("n.txt").await.unwrap(), b"theirs, new", "their object is not overwritten");
     assert!(r.uploaded.is_empty() && r.waiting == ["n.txt"], "{r:?}");
 
-    let r = dev.sync().await;
-    assert_eq!(r.conflicts.len(), 1, "{r:?}");
-    assert_eq!(dev.read("n.txt").unwrap(), b"theirs, new");
-    assert_eq!(dev.read(&r.conflicts[0]).unwrap(), b"mine, new");
-    assert_eq!(other.get(&r.conflicts[0]).await.unwrap(), b"mine, new");
-    dev.assert_quiet().await;
+    next_pass_keeps_both(&dev, &other, "n.txt", b"theirs, new", b"mine, new", true).await;
 }
 
 /// Point 2, a replacement: a local edit is not sent over a version another
@@ -464,10 +474,5 @@ async fn an_object_written_before_the_complete_is_not_replaced() {
     assert!(other.0.list_open_uploads(PREFIX).await.unwrap().is_empty(), "the upload is not left open");
     assert!(dev.ctx.store.lock().unwrap().list_uploads(dev.ctx.pair.id).unwrap().is_empty());
 
-    let r = dev.sync().await;
-    assert_eq!(r.conflicts.len(), 1, "{r:?}");
-    assert_eq!(dev.read("big.bin").unwrap(), theirs);
-    assert!(dev.read(&r.conflicts[0]).unwrap() == mine);
-    assert!(other.get(&r.conflicts[0]).await.unwrap() == mine);
-    dev.assert_quiet().await;
+    next_pass_keeps_both(&dev, &other, "big.bin", &theirs, &mine, true).await;
 }

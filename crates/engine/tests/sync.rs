@@ -575,6 +575,17 @@ async fn an_object_overwritten_after_listing_is_not_deleted_but_restored() {
     dev.assert_quiet().await;
 }
 
+/// A runner that never polls or retries by itself in a test's lifetime:
+/// only the watcher (debounced `debounce_ms`) and commands start passes.
+fn quiet_runner(debounce_ms: u64) -> bucketsync_engine::runner::RunnerConfig {
+    bucketsync_engine::runner::RunnerConfig {
+        poll_interval: std::time::Duration::from_secs(3600),
+        debounce: std::time::Duration::from_millis(debounce_ms),
+        quiet: std::time::Duration::ZERO,
+        retry_after: std::time::Duration::from_secs(3600),
+    }
+}
+
 /// Waits (bounded, so a bug fails instead of hanging) until the runner's
 /// status satisfies `done`, re-checking `done` on every status change.
 async fn wait_until(
@@ -598,7 +609,7 @@ async fn wait_until(
 #[tokio::test]
 async fn runner_asks_before_mass_deletes_and_obeys_confirm_pause_and_resume() {
     use bucketsync_engine::event::PairStatus;
-    use bucketsync_engine::runner::{self, Command, RunnerConfig};
+    use bucketsync_engine::runner::{self, Command};
     let server = S3Server::garage();
     let bucket = server.create_bucket("runner");
     let dev = device(server, &bucket, "laptop", Mode::TwoWay);
@@ -610,13 +621,7 @@ async fn runner_asks_before_mass_deletes_and_obeys_confirm_pause_and_resume() {
     for f in ["a", "b", "c"] {
         std::fs::remove_file(dev.root.join(f)).unwrap();
     }
-    let config = RunnerConfig {
-        poll_interval: std::time::Duration::from_secs(3600),
-        debounce: std::time::Duration::from_millis(100),
-        quiet: std::time::Duration::ZERO,
-        retry_after: std::time::Duration::from_secs(3600),
-    };
-    let handle = runner::spawn(dev.ctx.clone(), config, false);
+    let handle = runner::spawn(dev.ctx.clone(), quiet_runner(100), false);
     let mut rx = handle.watch_status();
 
     // 3 of 4 files gone locally: over the 50 % share, so it asks first.
@@ -654,7 +659,7 @@ async fn runner_asks_before_mass_deletes_and_obeys_confirm_pause_and_resume() {
 #[tokio::test]
 async fn a_delete_right_after_a_download_is_seen_before_the_poll() {
     use bucketsync_engine::event::PairStatus;
-    use bucketsync_engine::runner::{self, RunnerConfig};
+    use bucketsync_engine::runner;
     let server = S3Server::garage();
     let bucket = server.create_bucket("delete-after-download");
     let dev = device(server, &bucket, "laptop", Mode::TwoWay);
@@ -664,13 +669,7 @@ async fn a_delete_right_after_a_download_is_seen_before_the_poll() {
     }
     dev.sync().await;
     other.put("new.txt", "from elsewhere").await;
-    let config = RunnerConfig {
-        poll_interval: std::time::Duration::from_secs(3600),
-        debounce: std::time::Duration::from_millis(500),
-        quiet: std::time::Duration::ZERO,
-        retry_after: std::time::Duration::from_secs(3600),
-    };
-    let handle = runner::spawn(dev.ctx.clone(), config, false);
+    let handle = runner::spawn(dev.ctx.clone(), quiet_runner(500), false);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     while dev.read("new.txt").is_none() {
         assert!(tokio::time::Instant::now() < deadline, "the runner never downloaded new.txt");
