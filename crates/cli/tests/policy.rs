@@ -127,7 +127,7 @@ fn the_secret_never_appears_in_output_logs_or_the_database() {
     assert_eq!(listed.as_array().unwrap().len(), 1);
     let probe: serde_json::Value = serde_json::from_str(&outputs[5].stdout).unwrap();
     assert_eq!(probe["ok"], true, "{probe:#}");
-    assert_eq!(probe["steps"].as_array().unwrap().len(), 11);
+    assert_eq!(probe["steps"].as_array().unwrap().len(), 12);
     // Piped human output is plain lines: the probe table is tab-separated.
     assert!(
         outputs[4].stdout.lines().any(|l| l.starts_with("PutObject\trequired\tok")),

@@ -28,7 +28,7 @@ pub use copy::{CopyLimits, CopySource};
 pub use error::{ErrorKind, RemoteError};
 pub use listing::{FolderPage, ListedObject, ObjectDetails};
 pub use normalise::{normalise, FieldError, RawPolicy, Settings};
-pub use object::{ListPage, ObjectMeta, OpenUpload, PartInfo};
+pub use object::{ListPage, ObjectMeta, OpenUpload, PartInfo, WriteIf};
 pub use probe::{ProbeReport, ProbeStep};
 pub use s3::S3Remote;
 
@@ -60,19 +60,47 @@ pub trait Remote: Send + Sync {
     ) -> Result<(ObjectMeta, Vec<(String, String)>), RemoteError> {
         Ok((self.head(key).await?, Vec::new()))
     }
+    /// [`Remote::put_bytes_if`] with no condition.
     async fn put_bytes(
         &self,
         key: &str,
         body: Bytes,
         metadata: &[(String, String)],
+    ) -> Result<ObjectMeta, RemoteError> {
+        self.put_bytes_if(key, body, metadata, &WriteIf::Always).await
+    }
+    /// One object from memory, written only if `condition` holds on a
+    /// server that honours it (a failed condition is an
+    /// [`ErrorKind::Precondition`] error: 412, or 409 for a conflicting
+    /// concurrent write). Implementations must send the condition, never
+    /// drop it: the engine relies on it instead of a HEAD where the probe
+    /// saw it honoured.
+    async fn put_bytes_if(
+        &self,
+        key: &str,
+        body: Bytes,
+        metadata: &[(String, String)],
+        condition: &WriteIf,
     ) -> Result<ObjectMeta, RemoteError>;
-    /// Streams `length` bytes at `offset` of a local file as one object.
+    /// [`Remote::put_file_if`] with no condition.
     async fn put_file(
         &self,
         key: &str,
         path: &Path,
         length: u64,
         metadata: &[(String, String)],
+    ) -> Result<ObjectMeta, RemoteError> {
+        self.put_file_if(key, path, length, metadata, &WriteIf::Always).await
+    }
+    /// Streams the first `length` bytes of a local file as one object,
+    /// under `condition` (see [`Remote::put_bytes_if`]).
+    async fn put_file_if(
+        &self,
+        key: &str,
+        path: &Path,
+        length: u64,
+        metadata: &[(String, String)],
+        condition: &WriteIf,
     ) -> Result<ObjectMeta, RemoteError>;
     /// The bytes `range` of `key` as a stream of pieces (see [`RangeBody`]).
     async fn get_range_stream(&self, key: &str, range: Range<u64>) -> Result<RangeBody, RemoteError>;
@@ -99,11 +127,24 @@ pub trait Remote: Send + Sync {
         length: u64,
     ) -> Result<PartInfo, RemoteError>;
     async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<PartInfo>, RemoteError>;
+    /// [`Remote::complete_multipart_if`] with no condition.
     async fn complete_multipart(
         &self,
         key: &str,
         upload_id: &str,
         parts: &[PartInfo],
+    ) -> Result<ObjectMeta, RemoteError> {
+        self.complete_multipart_if(key, upload_id, parts, &WriteIf::Always).await
+    }
+    /// Completes a multipart upload under `condition` (see
+    /// [`Remote::put_bytes_if`]). A failed condition leaves the upload
+    /// open on some servers: the caller aborts it.
+    async fn complete_multipart_if(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[PartInfo],
+        condition: &WriteIf,
     ) -> Result<ObjectMeta, RemoteError>;
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), RemoteError>;
     /// Every multipart upload open under `prefix`, all pages.

@@ -39,6 +39,37 @@ pub struct PartInfo {
     pub size: u64,
 }
 
+/// What a write asks the server to check before it lands: the HTTP
+/// conditional headers of PutObject and CompleteMultipartUpload. Sent only
+/// where `policy probe` saw the server honour them; a server that ignores
+/// them writes anyway, so callers that rely on them must know it honours.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum WriteIf {
+    /// No condition.
+    #[default]
+    Always,
+    /// Only if no object exists at the key (`If-None-Match: *`).
+    Absent,
+    /// Only if the object at the key has this ETag, unquoted
+    /// (`If-Match: "<etag>"`).
+    Etag(String),
+}
+
+impl WriteIf {
+    /// The `If-None-Match` header's value, when there is one.
+    pub fn if_none_match(&self) -> Option<String> {
+        matches!(self, WriteIf::Absent).then(|| "*".to_string())
+    }
+
+    /// The `If-Match` header's value (quoted ETag), when there is one.
+    pub fn if_match(&self) -> Option<String> {
+        match self {
+            WriteIf::Etag(etag) => Some(format!("\"{etag}\"")),
+            _ => None,
+        }
+    }
+}
+
 /// ETags arrive quoted (`"abc"`); the quotes carry no meaning for us.
 pub fn unquote_etag(etag: &str) -> String {
     etag.trim_matches('"').to_string()
@@ -65,6 +96,15 @@ pub fn format_mtime_metadata(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_conditions_become_headers() {
+        assert_eq!((WriteIf::Always.if_none_match(), WriteIf::Always.if_match()), (None, None));
+        assert_eq!(WriteIf::Absent.if_none_match().as_deref(), Some("*"));
+        assert_eq!(WriteIf::Absent.if_match(), None);
+        let e = WriteIf::Etag("abc-2".into());
+        assert_eq!((e.if_none_match(), e.if_match().as_deref()), (None, Some("\"abc-2\"")));
+    }
 
     #[test]
     fn etag_quotes_are_dropped() {

@@ -12,6 +12,8 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+mod conditional;
+
 /// The APIs, in the order they are tried.
 pub const BUCKET: &str = "HeadBucket";
 pub const PUT_OBJECT: &str = "PutObject";
@@ -24,6 +26,10 @@ pub const COMPLETE_MULTIPART: &str = "CompleteMultipartUpload";
 pub const ABORT_MULTIPART: &str = "AbortMultipartUpload";
 pub const DELETE_OBJECTS: &str = "DeleteObjects";
 pub const PUT_BUCKET_CORS: &str = "PutBucketCors";
+/// Optional and informational: whether the server refuses a PutObject whose
+/// If-None-Match / If-Match does not hold (and what CompleteMultipartUpload
+/// does with them).
+pub const CONDITIONAL_WRITES: &str = "Conditional writes";
 
 /// Where the scratch objects go; each run adds a unique folder below it.
 pub const SCRATCH_ROOT: &str = ".bucketsync-probe/";
@@ -38,6 +44,55 @@ pub enum Outcome {
     NotSupported,
     /// Not tried because an earlier step it depends on failed.
     Skipped,
+}
+
+/// Whether the server honours conditional writes, as the probe saw it:
+/// what the engine relies on instead of a HEAD right before each write.
+/// Never guessed from the provider's name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConditionalWrites {
+    /// Not observed (never probed, or the probe could not tell): the engine
+    /// checks with a HEAD.
+    #[default]
+    Unknown,
+    /// Every PutObject whose condition did not hold was refused with 412,
+    /// and every PutObject and CompleteMultipartUpload whose condition held
+    /// went through.
+    Honoured,
+    /// The server wrote anyway, or refused the headers themselves: the
+    /// engine checks with a HEAD.
+    Ignored,
+}
+
+impl ConditionalWrites {
+    /// The stored spelling (`unknown` | `honoured` | `ignored`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionalWrites::Unknown => "unknown",
+            ConditionalWrites::Honoured => "honoured",
+            ConditionalWrites::Ignored => "ignored",
+        }
+    }
+
+    /// The stored spelling back; anything else is unknown (so the engine
+    /// falls back to its HEAD).
+    pub fn parse(text: &str) -> ConditionalWrites {
+        match text {
+            "honoured" => ConditionalWrites::Honoured,
+            "ignored" => ConditionalWrites::Ignored,
+            _ => ConditionalWrites::Unknown,
+        }
+    }
+
+    /// In plain words, for `policy show` and `policy probe`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ConditionalWrites::Unknown => "not tested (Bucketsync checks with a HEAD right before each write; `policy probe` tests it)",
+            ConditionalWrites::Honoured => "honoured (the server refuses a PutObject whose If-None-Match / If-Match does not hold; a HEAD still guards each multipart Complete)",
+            ConditionalWrites::Ignored => "not honoured (the server ignored If-None-Match; Bucketsync checks with a HEAD right before each write instead)",
+        }
+    }
 }
 
 /// One API tried.
@@ -64,6 +119,8 @@ pub struct ProbeReport {
     pub steps: Vec<ProbeStep>,
     /// Scratch objects or settings that could not be removed.
     pub leftovers: Vec<String>,
+    /// What the [`CONDITIONAL_WRITES`] step observed.
+    pub conditional_writes: ConditionalWrites,
 }
 
 impl ProbeReport {
@@ -185,6 +242,43 @@ impl Run<'_> {
         }
     }
 
+    /// The [`CONDITIONAL_WRITES`] step: ok when honoured, "not supported"
+    /// when ignored (nothing to fix: the engine checks with a HEAD), failed
+    /// when something else stopped the test. Never required.
+    fn conditional(&mut self, seen: &conditional::Seen) {
+        let head = "Bucketsync checks with a HEAD right before each write instead";
+        let step = match seen {
+            conditional::Seen::Honoured(note) => ProbeStep {
+                api: CONDITIONAL_WRITES,
+                required: false,
+                outcome: Outcome::Ok,
+                kind: None,
+                code: None,
+                message: Some(format!("honoured ({note})")),
+                fix: None,
+            },
+            conditional::Seen::Ignored(what) => ProbeStep {
+                api: CONDITIONAL_WRITES,
+                required: false,
+                outcome: Outcome::NotSupported,
+                kind: Some(ErrorKind::NotSupported),
+                code: None,
+                message: Some(format!("not honoured ({what}); {head}")),
+                fix: Some(format!("Nothing to do: {head}.")),
+            },
+            conditional::Seen::Untested(e) => ProbeStep {
+                api: CONDITIONAL_WRITES,
+                required: false,
+                outcome: Outcome::Failed,
+                kind: Some(e.kind),
+                code: e.code.clone(),
+                message: Some(format!("could not test: {}; {head}", e.message)),
+                fix: Some(self.fix(CONDITIONAL_WRITES, e)),
+            },
+        };
+        self.steps.push(step);
+    }
+
     fn record<T>(&mut self, api: &'static str, required: bool, res: &Result<T, RemoteError>) -> bool {
         match res {
             Ok(_) => {
@@ -220,10 +314,17 @@ pub async fn probe(remote: &S3Remote, ctx: &ProbeContext) -> ProbeReport {
                 (ABORT_MULTIPART, true),
                 (DELETE_OBJECTS, true),
                 (PUT_BUCKET_CORS, false),
+                (CONDITIONAL_WRITES, false),
             ] {
                 run.skip(api, required, &format!("{BUCKET} failed"));
             }
-            return ProbeReport { bucket: remote.bucket().into(), prefix, steps: run.steps, leftovers };
+            return ProbeReport {
+                bucket: remote.bucket().into(),
+                prefix,
+                steps: run.steps,
+                leftovers,
+                conditional_writes: ConditionalWrites::Unknown,
+            };
         }
     }
 
@@ -425,6 +526,17 @@ pub async fn probe(remote: &S3Remote, ctx: &ProbeContext) -> ProbeReport {
         }
     }
 
+    // Conditional writes: informational, never required (the engine falls
+    // back to a HEAD), so whatever happens here leaves ok() alone.
+    let conditional_writes = if put_ok {
+        let seen = conditional::try_them(remote, &prefix, &mut open_uploads).await;
+        run.conditional(&seen);
+        seen.verdict()
+    } else {
+        run.skip(CONDITIONAL_WRITES, false, "PutObject failed");
+        ConditionalWrites::Unknown
+    };
+
     // Clean up whatever is left under the scratch prefix.
     for (key, id) in &open_uploads {
         if client.abort_multipart_upload().bucket(b).key(key).upload_id(id).send().await.is_err() {
@@ -442,7 +554,7 @@ pub async fn probe(remote: &S3Remote, ctx: &ProbeContext) -> ProbeReport {
     leftovers.sort();
     leftovers.dedup();
 
-    ProbeReport { bucket: b.into(), prefix, steps: run.steps, leftovers }
+    ProbeReport { bucket: b.into(), prefix, steps: run.steps, leftovers, conditional_writes }
 }
 
 /// The bucket exists and the key may use it. HEAD answers have no body, so a

@@ -50,7 +50,9 @@ pub struct Quirks {
     pub equal_parts: bool,
     /// Deletes leave old versions that stay billed (B2 hide markers).
     pub always_versioned: bool,
-    /// If-Match / If-None-Match on writes are refused.
+    /// If-Match / If-None-Match on writes are refused (what the provider
+    /// documents). Never used to decide: the engine sends conditional
+    /// writes only where `policy probe` observed them honoured.
     pub no_conditional_writes: bool,
     /// "Public" means a public base URL (r2.dev or custom domain), not an ACL.
     pub public_needs_base_url: bool,

@@ -4,7 +4,9 @@ use crate::bandwidth::Bandwidth;
 use crate::connection::{Connection, Timeouts};
 use crate::error::{ErrorKind, HasStatus, RemoteError};
 use crate::listing::decode_listed_key;
-use crate::object::{parse_mtime_metadata, unquote_etag, ListPage, ObjectMeta, OpenUpload, PartInfo};
+use crate::object::{
+    parse_mtime_metadata, unquote_etag, ListPage, ObjectMeta, OpenUpload, PartInfo, WriteIf,
+};
 use crate::watchdog::{self, Activity};
 use crate::{RangeBody, Remote};
 use async_trait::async_trait;
@@ -264,11 +266,12 @@ impl Remote for S3Remote {
         Ok((meta, user))
     }
 
-    async fn put_bytes(
+    async fn put_bytes_if(
         &self,
         key: &str,
         body: Bytes,
         metadata: &[(String, String)],
+        condition: &WriteIf,
     ) -> Result<ObjectMeta, RemoteError> {
         let size = body.len() as u64;
         self.pace_up(size).await;
@@ -284,6 +287,8 @@ impl Remote for S3Remote {
                     .key(key)
                     .content_length(size as i64)
                     .set_metadata(metadata_map(metadata))
+                    .set_if_none_match(condition.if_none_match())
+                    .set_if_match(condition.if_match())
                     .body(body)
                     .send(),
             )
@@ -297,12 +302,13 @@ impl Remote for S3Remote {
         })
     }
 
-    async fn put_file(
+    async fn put_file_if(
         &self,
         key: &str,
         path: &Path,
         length: u64,
         metadata: &[(String, String)],
+        condition: &WriteIf,
     ) -> Result<ObjectMeta, RemoteError> {
         self.pace_up(length).await;
         let activity = Activity::new();
@@ -317,6 +323,8 @@ impl Remote for S3Remote {
                     .key(key)
                     .content_length(length as i64)
                     .set_metadata(metadata_map(metadata))
+                    .set_if_none_match(condition.if_none_match())
+                    .set_if_match(condition.if_match())
                     .body(body)
                     .send(),
             )
@@ -446,11 +454,12 @@ impl Remote for S3Remote {
         Ok(parts)
     }
 
-    async fn complete_multipart(
+    async fn complete_multipart_if(
         &self,
         key: &str,
         upload_id: &str,
         parts: &[PartInfo],
+        condition: &WriteIf,
     ) -> Result<ObjectMeta, RemoteError> {
         let completed = CompletedMultipartUpload::builder()
             .set_parts(Some(
@@ -475,6 +484,8 @@ impl Remote for S3Remote {
                     .key(key)
                     .upload_id(upload_id)
                     .multipart_upload(completed)
+                    .set_if_none_match(condition.if_none_match())
+                    .set_if_match(condition.if_match())
                     .send(),
             )
             .await?;

@@ -1,7 +1,7 @@
 //! The probe against real servers: everything works; a wrong secret; a
 //! missing bucket; a key that may read but not write.
 
-use bucketsync_remote::probe::{self, Outcome, ProbeContext, ProbeReport};
+use bucketsync_remote::probe::{self, ConditionalWrites, Outcome, ProbeContext, ProbeReport};
 use bucketsync_remote::{Addressing, Connection, ErrorKind, Remote, S3Remote, Secret};
 use bucketsync_testserver::S3Server;
 
@@ -49,7 +49,7 @@ const ALL: [&str; 11] = [
     probe::PUT_BUCKET_CORS,
 ];
 
-async fn all_ok_and_cleaned_up(server: &S3Server) {
+async fn all_ok_and_cleaned_up(server: &S3Server, conditional: ConditionalWrites) {
     let bucket = server.create_bucket("probe-ok");
     let r = remote(server, &bucket, main_key(server));
     // A rule the user had must survive the PutBucketCors test unchanged.
@@ -67,6 +67,23 @@ async fn all_ok_and_cleaned_up(server: &S3Server) {
     }
     assert!(report.ok());
     assert!(!report.step(probe::PUT_BUCKET_CORS).unwrap().required);
+    // What the server does with If-None-Match / If-Match is informational:
+    // honoured or not, the probe passes.
+    let step = report.step(probe::CONDITIONAL_WRITES).unwrap();
+    assert!(!step.required);
+    assert_eq!(report.conditional_writes, conditional, "{step:?}");
+    let message = step.message.clone().unwrap_or_default();
+    match conditional {
+        ConditionalWrites::Honoured => {
+            assert_eq!(step.outcome, Outcome::Ok, "{step:?}");
+            assert!(message.starts_with("honoured"), "{message}");
+        }
+        _ => {
+            assert_eq!(step.outcome, Outcome::NotSupported, "{step:?}");
+            assert!(message.starts_with("not honoured (the server ignored If-None-Match"), "{message}");
+            assert!(message.contains("HEAD right before each write"), "{message}");
+        }
+    }
     assert!(report.leftovers.is_empty(), "{:?}", report.leftovers);
     assert!(report.prefix.starts_with(probe::SCRATCH_ROOT));
     let page = r.list_page(probe::SCRATCH_ROOT, None).await.unwrap();
@@ -82,12 +99,14 @@ async fn all_ok_and_cleaned_up(server: &S3Server) {
 
 #[tokio::test]
 async fn garage_probe_all_ok() {
-    all_ok_and_cleaned_up(S3Server::garage()).await;
+    // Garage 2.5 answers 200 to a PutObject with If-None-Match: * on an
+    // existing key and overwrites it.
+    all_ok_and_cleaned_up(S3Server::garage(), ConditionalWrites::Ignored).await;
 }
 
 #[tokio::test]
 async fn moto_probe_all_ok() {
-    all_ok_and_cleaned_up(S3Server::moto()).await;
+    all_ok_and_cleaned_up(S3Server::moto(), ConditionalWrites::Honoured).await;
 }
 
 #[tokio::test]
@@ -104,9 +123,10 @@ async fn garage_wrong_secret_is_reported_with_its_fix() {
     assert!(first.code.is_some(), "the server's code is shown: {first:?}");
     assert!(first.fix.as_deref().unwrap().contains("secret"), "{first:?}");
     // Nothing else can work; the rest is skipped, not reported as more failures.
-    for api in &ALL[1..] {
+    for api in ALL[1..].iter().chain([&probe::CONDITIONAL_WRITES]) {
         assert_eq!(outcome(&report, api), Outcome::Skipped, "{api}");
     }
+    assert_eq!(report.conditional_writes, ConditionalWrites::Unknown);
     let json = format!("{report:?}");
     assert!(!json.contains(&wrong), "the secret must not appear in the report");
 }
@@ -150,6 +170,44 @@ async fn garage_read_only_key_cannot_write() {
     assert_eq!(outcome(&report, probe::HEAD_OBJECT), Outcome::Skipped);
     assert_eq!(outcome(&report, probe::CREATE_MULTIPART), Outcome::Failed);
     assert_eq!(outcome(&report, probe::DELETE_OBJECTS), Outcome::Failed);
+    assert_eq!(outcome(&report, probe::CONDITIONAL_WRITES), Outcome::Skipped, "nothing can be written");
+    assert_eq!(report.conditional_writes, ConditionalWrites::Unknown, "could not test: not guessed");
+}
+
+/// A server that refuses the conditional headers themselves (B2 answers
+/// them with an error; here a proxy in front of moto answers 501
+/// NotImplemented or 400 InvalidArgument to any request carrying one):
+/// not honoured, the probe still passes, and nothing is left behind.
+#[tokio::test]
+async fn refused_conditional_headers_are_not_honoured() {
+    use bucketsync_testserver::{Fault, FaultProxy};
+    let server = S3Server::moto();
+    for (status, code) in [(501, "NotImplemented"), (400, "InvalidArgument")] {
+        let proxy = FaultProxy::start(&server.endpoint);
+        proxy.on(
+            |r| r.header("if-none-match").is_some() || r.header("if-match").is_some(),
+            Fault::Status(status, code),
+            None,
+        );
+        let bucket = server.create_bucket("probe-refused");
+        let r = S3Remote::new(&Connection {
+            endpoint: Some(proxy.endpoint()),
+            region: server.region.clone(),
+            bucket: bucket.clone(),
+            addressing: Addressing::PathStyle,
+            access_key_id: server.access_key_id.clone(),
+            secret: Secret::new(server.secret_access_key.clone()),
+            sdk_checksums: false,
+        });
+        let report = probe::probe(&r, &ctx()).await;
+        assert!(report.ok(), "{report:#?}");
+        assert_eq!(report.conditional_writes, ConditionalWrites::Ignored, "{status}: {report:#?}");
+        let step = report.step(probe::CONDITIONAL_WRITES).unwrap();
+        assert_eq!(step.outcome, Outcome::NotSupported);
+        assert!(step.message.as_deref().unwrap().contains("refused"), "{step:?}");
+        assert!(report.leftovers.is_empty(), "{:?}", report.leftovers);
+        assert!(r.list_page(probe::SCRATCH_ROOT, None).await.unwrap().objects.is_empty());
+    }
 }
 
 /// A key without any right on the bucket: the bucket check says so.

@@ -8,7 +8,7 @@ pub mod device;
 
 use async_trait::async_trait;
 use bucketsync_remote::{
-    ErrorKind, ListPage, ObjectMeta, OpenUpload, PartInfo, RangeBody, Remote, RemoteError,
+    ErrorKind, ListPage, ObjectMeta, OpenUpload, PartInfo, RangeBody, Remote, RemoteError, WriteIf,
 };
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -43,6 +43,9 @@ pub struct Hooked {
     pub parts: Mutex<Vec<i32>>,
     pub ranges: Mutex<Vec<u64>>,
     pub puts: AtomicUsize,
+    pub heads: AtomicUsize,
+    /// The condition of every PUT and Complete, in order.
+    pub conditions: Mutex<Vec<WriteIf>>,
     pub creates: AtomicUsize,
     pub completes: AtomicUsize,
     pub aborts: AtomicUsize,
@@ -58,6 +61,10 @@ pub struct Hooked {
     /// Runs once a listing's last page was read (another client writing
     /// after our listing, before our write).
     after_list: AfterList,
+    /// Runs right before each PUT and CompleteMultipartUpload is sent, after
+    /// any HEAD the engine made (another client writing in the window a
+    /// HEAD leaves open, which only a conditional write closes).
+    before_write: HeadHook,
 }
 
 type AfterList = Box<dyn Fn() -> Option<(String, Bytes)> + Send + Sync>;
@@ -69,6 +76,8 @@ impl Hooked {
             parts: Mutex::default(),
             ranges: Mutex::default(),
             puts: AtomicUsize::new(0),
+            heads: AtomicUsize::new(0),
+            conditions: Mutex::default(),
             creates: AtomicUsize::new(0),
             completes: AtomicUsize::new(0),
             aborts: AtomicUsize::new(0),
@@ -78,7 +87,25 @@ impl Hooked {
             fail_aborts: Default::default(),
             before_head: Box::new(|_| None),
             after_list: Box::new(|| None),
+            before_write: Box::new(|_| None),
         }
+    }
+    /// Right before a PUT or Complete of a key, `f` may name an object to
+    /// write first.
+    pub fn before_write(
+        mut self,
+        f: impl Fn(&str) -> Option<(String, Bytes)> + Send + Sync + 'static,
+    ) -> Self {
+        self.before_write = Box::new(f);
+        self
+    }
+    /// Runs the before-write hook for `key` and notes `condition`.
+    async fn writing(&self, key: &str, condition: &WriteIf) -> Result<(), RemoteError> {
+        self.conditions.lock().unwrap().push(condition.clone());
+        if let Some((other_key, body)) = (self.before_write)(key) {
+            self.inner.put_bytes(&other_key, body, &[]).await?;
+        }
+        Ok(())
     }
     /// After a complete listing, `f` may name an object to write.
     pub fn after_list(mut self, f: impl Fn() -> Option<(String, Bytes)> + Send + Sync + 'static) -> Self {
@@ -120,6 +147,7 @@ impl Remote for Hooked {
         Ok(page)
     }
     async fn head(&self, key: &str) -> Result<ObjectMeta, RemoteError> {
+        self.heads.fetch_add(1, Ordering::SeqCst);
         if let Some((other_key, body)) = (self.before_head)(key) {
             self.inner.put_bytes(&other_key, body, &[]).await?;
         }
@@ -131,24 +159,28 @@ impl Remote for Hooked {
     ) -> Result<(ObjectMeta, Vec<(String, String)>), RemoteError> {
         self.inner.head_with_metadata(key).await
     }
-    async fn put_bytes(
+    async fn put_bytes_if(
         &self,
         key: &str,
         body: Bytes,
         metadata: &[(String, String)],
+        condition: &WriteIf,
     ) -> Result<ObjectMeta, RemoteError> {
         self.puts.fetch_add(1, Ordering::SeqCst);
-        self.inner.put_bytes(key, body, metadata).await
+        self.writing(key, condition).await?;
+        self.inner.put_bytes_if(key, body, metadata, condition).await
     }
-    async fn put_file(
+    async fn put_file_if(
         &self,
         key: &str,
         path: &Path,
         length: u64,
         metadata: &[(String, String)],
+        condition: &WriteIf,
     ) -> Result<ObjectMeta, RemoteError> {
         self.puts.fetch_add(1, Ordering::SeqCst);
-        self.inner.put_file(key, path, length, metadata).await
+        self.writing(key, condition).await?;
+        self.inner.put_file_if(key, path, length, metadata, condition).await
     }
     async fn get_range_stream(&self, key: &str, range: Range<u64>) -> Result<RangeBody, RemoteError> {
         let tries = {
@@ -209,14 +241,16 @@ impl Remote for Hooked {
     async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<PartInfo>, RemoteError> {
         self.inner.list_parts(key, upload_id).await
     }
-    async fn complete_multipart(
+    async fn complete_multipart_if(
         &self,
         key: &str,
         upload_id: &str,
         parts: &[PartInfo],
+        condition: &WriteIf,
     ) -> Result<ObjectMeta, RemoteError> {
         self.completes.fetch_add(1, Ordering::SeqCst);
-        let done = self.inner.complete_multipart(key, upload_id, parts).await?;
+        self.writing(key, condition).await?;
+        let done = self.inner.complete_multipart_if(key, upload_id, parts, condition).await?;
         if self.lose_first_complete_answer.swap(false, Ordering::SeqCst) {
             return Err(offline());
         }
