@@ -43,7 +43,7 @@ use crate::clock::Clock;
 use crate::event::FaultKind;
 use crate::snapshot::LocalFile;
 use backon::{ExponentialBuilder, Retryable};
-use bucketsync_remote::{ErrorKind, ObjectMeta, Remote, RemoteError};
+use bucketsync_remote::{ErrorKind, ObjectMeta, Remote, RemoteError, WriteIf};
 use bucketsync_store::{Store, StoreError};
 use std::future::Future;
 use std::os::unix::fs::MetadataExt;
@@ -135,9 +135,20 @@ pub enum RemoteExpect {
     Absent,
     /// The object with this ETag (as listed, unquoted).
     Etag(String),
-    /// Whatever is there (the bucket browser's uploads, which the person
-    /// aimed at that key; tests of the transfer layer alone).
+    /// Whatever is there (the bucket browser's uploads with "overwrite",
+    /// which the person aimed at that key; tests of the transfer layer alone).
     Anything,
+}
+
+impl RemoteExpect {
+    /// The same expectation as conditional headers.
+    pub fn write_if(&self) -> WriteIf {
+        match self {
+            RemoteExpect::Absent => WriteIf::Absent,
+            RemoteExpect::Etag(etag) => WriteIf::Etag(etag.clone()),
+            RemoteExpect::Anything => WriteIf::Always,
+        }
+    }
 }
 
 /// A finished download.
@@ -224,6 +235,10 @@ pub struct Transfers {
     clock: Arc<dyn Clock>,
     stale_after: Duration,
     retry: ExponentialBuilder,
+    /// The server honours If-None-Match / If-Match on PutObject and
+    /// CompleteMultipartUpload (`policy probe` saw it): uploads send them
+    /// instead of a HEAD right before the write.
+    conditional_writes: bool,
 }
 
 impl Transfers {
@@ -247,7 +262,24 @@ impl Transfers {
                 .with_max_delay(Duration::from_secs(10))
                 .with_max_times(5)
                 .with_jitter(),
+            conditional_writes: false,
         }
+    }
+
+    /// Whether the server honours conditional writes, as the policy's probe
+    /// observed it (false when unknown: never guessed). When it does, an
+    /// upload's expectation travels in the write itself (`If-None-Match: *`
+    /// for a new key, `If-Match` with the listed ETag for a replacement),
+    /// and the server refuses it atomically if the key changed: no window
+    /// between a HEAD and the write.
+    pub fn with_conditional_writes(mut self, honoured: bool) -> Self {
+        self.conditional_writes = honoured;
+        self
+    }
+
+    /// See [`Transfers::with_conditional_writes`].
+    pub fn conditional_writes(&self) -> bool {
+        self.conditional_writes
     }
 
     /// Recorded uploads older than `after` are aborted rather than resumed.

@@ -476,3 +476,102 @@ async fn an_object_written_before_the_complete_is_not_replaced() {
 
     next_pass_keeps_both(&dev, &other, "big.bin", &theirs, &mine, true).await;
 }
+
+/// A device on moto (which honours conditional writes, as its probe test
+/// shows) whose transfers send them, and whose remote writes `theirs` at
+/// `rel` right before our first PUT or Complete of that key after the
+/// trigger is armed: after any HEAD, in the window only the server's own
+/// check closes.
+fn device_with_write_before_ours(
+    hint: &str,
+    rel: &'static str,
+    theirs: Bytes,
+    conditional: bool,
+) -> (Device, Other, Trigger, Arc<Hooked>) {
+    let (remote, other, bucket) = moto(hint);
+    let trigger = Trigger::default();
+    let t = trigger.clone();
+    let key = format!("{PREFIX}{rel}");
+    let hooked = Arc::new(
+        Hooked::new(remote)
+            .before_write(move |k| (k == key && t.fire()).then(|| (key.clone(), theirs.clone()))),
+    );
+    let mut dev = device(hooked.clone(), &bucket, None);
+    dev.ctx.transfers = dev.ctx.transfers.clone().with_conditional_writes(conditional);
+    (dev, other, trigger, hooked)
+}
+
+/// Point 2 with conditional writes, a new key: an object another device
+/// writes after our HEAD would have looked, right before our PUT, is not
+/// replaced: the PUT carries `If-None-Match: *`, the server refuses it
+/// (412), the path waits and the next pass keeps both versions. With the
+/// HEAD alone (`conditional` false) their object is overwritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_key_written_right_before_our_put_is_not_replaced() {
+    let theirs = Bytes::from_static(b"theirs, right before our PUT");
+    let (dev, other, trigger, hooked) =
+        device_with_write_before_ours("cond-new", "n.txt", theirs.clone(), true);
+    dev.write("n.txt", "mine, new");
+
+    trigger.arm();
+    let heads = hooked.heads.load(Ordering::SeqCst);
+    let r = dev.sync().await;
+    assert!(trigger.fired());
+    assert_eq!(other.get("n.txt").await.unwrap(), theirs, "their object is not overwritten");
+    assert!(r.uploaded.is_empty() && r.waiting == ["n.txt"], "{r:?}");
+    assert_eq!(*hooked.conditions.lock().unwrap(), [bucketsync_remote::WriteIf::Absent]);
+    assert_eq!(hooked.heads.load(Ordering::SeqCst), heads, "no HEAD before a conditional PUT");
+
+    next_pass_keeps_both(&dev, &other, "n.txt", &theirs, b"mine, new", true).await;
+}
+
+/// Point 2 with conditional writes, a replacement: the PUT of a local edit
+/// carries `If-Match` with the ETag the listing saw; a version another
+/// device wrote right before it is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_written_right_before_our_put_is_not_replaced() {
+    let theirs = Bytes::from_static(b"theirs, right before our PUT");
+    let (dev, other, trigger, hooked) =
+        device_with_write_before_ours("cond-replace", "a.txt", theirs.clone(), true);
+    dev.write("a.txt", "first");
+    dev.sync().await;
+    let listed = other.0.head(&format!("{PREFIX}a.txt")).await.unwrap().etag;
+    dev.write("a.txt", "mine, edited");
+
+    trigger.arm();
+    let r = dev.sync().await;
+    assert!(trigger.fired());
+    assert_eq!(other.get("a.txt").await.unwrap(), theirs, "their version is not overwritten");
+    assert!(r.uploaded.is_empty() && r.waiting == ["a.txt"], "{r:?}");
+    assert_eq!(hooked.conditions.lock().unwrap().last(), Some(&bucketsync_remote::WriteIf::Etag(listed)));
+
+    next_pass_keeps_both(&dev, &other, "a.txt", &theirs, b"mine, edited", true).await;
+}
+
+/// Point 2 with conditional writes, the multipart path: an object written
+/// right before our CompleteMultipartUpload, after the HEAD that still
+/// guards it, is not replaced: the Complete carries `If-None-Match: *`, is
+/// refused, and the upload is aborted (nothing left open, no row); the
+/// next pass keeps both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_written_right_before_our_complete_is_not_replaced() {
+    let theirs = Bytes::from_static(b"theirs, right before our Complete");
+    let (dev, other, trigger, hooked) =
+        device_with_write_before_ours("cond-complete", "big.bin", theirs.clone(), true);
+    let mine = noise(12 * MIB, 37);
+    dev.write("big.bin", &mine);
+
+    trigger.arm();
+    let r = dev.sync().await;
+    assert!(trigger.fired(), "the write happened right before the Complete");
+    assert_eq!(hooked.parts_sent(), [1, 2, 3], "our parts were all sent first");
+    assert!(other.get("big.bin").await.unwrap() == theirs, "their object is not replaced");
+    assert!(r.uploaded.is_empty() && r.waiting == ["big.bin"], "{r:?}");
+    assert_eq!(hooked.completes.load(Ordering::SeqCst), 1, "the Complete was sent, and refused");
+    assert_eq!(*hooked.conditions.lock().unwrap(), [bucketsync_remote::WriteIf::Absent]);
+    assert_eq!(hooked.aborts.load(Ordering::SeqCst), 1);
+    assert!(other.0.list_open_uploads(PREFIX).await.unwrap().is_empty(), "the upload is not left open");
+    assert!(dev.ctx.store.lock().unwrap().list_uploads(dev.ctx.pair.id).unwrap().is_empty());
+
+    next_pass_keeps_both(&dev, &other, "big.bin", &theirs, &mine, true).await;
+}

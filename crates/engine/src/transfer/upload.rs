@@ -11,7 +11,7 @@ use super::{
 use crate::event::FaultKind;
 use crate::snapshot::{self, hex, LocalFile};
 use bucketsync_remote::object::format_mtime_metadata;
-use bucketsync_remote::{ErrorKind, ObjectMeta, PartInfo, RemoteError};
+use bucketsync_remote::{ErrorKind, ObjectMeta, PartInfo, RemoteError, WriteIf};
 use bucketsync_store::{UploadPartRow, UploadRow};
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -93,6 +93,59 @@ async fn check_remote(t: &Transfers, key: &str, expect: &RemoteExpect) -> Result
     }
 }
 
+/// Which write a guard is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Put,
+    Complete,
+}
+
+/// Guards a write by what `expect` says `key` must hold; returns the
+/// condition to send with the write.
+///
+/// Where the policy's probe saw conditional writes honoured, the
+/// expectation travels in the write itself (the server's check is atomic
+/// with it), and a PUT gets no HEAD: one would catch nothing the
+/// condition misses (at most it spares sending a small body) and costs a
+/// request per file. The probe requires PutObject to refuse both failed
+/// conditions for "honoured", but of CompleteMultipartUpload only that it
+/// lets held ones through: servers differ there (moto 5.2 honours
+/// If-None-Match but ignores If-Match on Complete), so a Complete keeps
+/// its HEAD as well, one request per multipart upload (files of 16 MiB
+/// and more), and the condition closes what it can of the window after
+/// it. Providers whose quirks bear on this (B2 refuses the headers,
+/// Garage ignores them; PROVIDERS.md) probe as not honoured: a HEAD right
+/// before every write, as before (and never probed is the same).
+async fn guard(
+    t: &Transfers,
+    key: &str,
+    expect: &RemoteExpect,
+    write: Write,
+) -> Result<WriteIf, TransferError> {
+    let conditional = t.conditional_writes();
+    if !conditional || write == Write::Complete {
+        check_remote(t, key, expect).await?;
+    }
+    Ok(if conditional { expect.write_if() } else { WriteIf::Always })
+}
+
+/// A write refused because its condition did not hold (412, or 409 for a
+/// concurrent conflicting write) is someone else's object at the key:
+/// [`TransferError::RemoteChanged`], the same as a HEAD that saw it. (A
+/// write that landed but whose answer was lost fails its retry this way
+/// too: the next pass finds our own content there and settles it.)
+fn refused(key: &str, condition: &WriteIf, e: RemoteError) -> TransferError {
+    if condition_failed(condition, &e) {
+        TransferError::RemoteChanged { key: key.to_string() }
+    } else {
+        e.into()
+    }
+}
+
+fn condition_failed(condition: &WriteIf, e: &RemoteError) -> bool {
+    *condition != WriteIf::Always && e.kind == ErrorKind::Precondition
+}
+
 fn changed(path: &Path) -> TransferError {
     TransferError::ChangedDuringUpload { path: path.to_path_buf() }
 }
@@ -127,8 +180,11 @@ async fn upload_single(
     let mtime_ms = snapshot::mtime_ms(&before);
     let meta = metadata(mtime_ms, &sha256);
     let body = Bytes::from(body);
-    check_remote(t, key, expect).await?;
-    let mut remote = t.with_retry("PUT", || t.remote().put_bytes(key, body.clone(), &meta)).await?;
+    let condition = guard(t, key, expect, Write::Put).await?;
+    let mut remote = t
+        .with_retry("PUT", || t.remote().put_bytes_if(key, body.clone(), &meta, &condition))
+        .await
+        .map_err(|e| refused(key, &condition, e))?;
     progress.advance(before.len());
     remote.mtime_ms = Some(mtime_ms);
     Ok(Uploaded { remote, local: sent(&before, sha256) })
@@ -370,17 +426,20 @@ impl Job<'_> {
         }
         // Someone else's object written since the listing is not replaced:
         // the upload is dropped, the next pass plans a conflict.
-        if let Err(e) = check_remote(t, self.key, &self.expect).await {
-            if matches!(e, TransferError::RemoteChanged { .. }) {
-                self.abort().await;
+        let condition = match guard(t, self.key, &self.expect, Write::Complete).await {
+            Ok(condition) => condition,
+            Err(e) => {
+                if matches!(e, TransferError::RemoteChanged { .. }) {
+                    self.abort().await;
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         let parts: Vec<PartInfo> = done.into_values().collect();
         crate::crash_point!("upload.parts-sent");
         let completed = t
             .with_retry("CompleteMultipartUpload", || {
-                t.remote().complete_multipart(self.key, &self.upload_id, &parts)
+                t.remote().complete_multipart_if(self.key, &self.upload_id, &parts, &condition)
             })
             .await;
         let mtime_ms = snapshot::mtime_ms(&self.before);
@@ -403,6 +462,13 @@ impl Job<'_> {
                     Err(e.into())
                 }
             },
+            // Refused by its condition: someone else's object is at the key.
+            // Some servers keep the upload open then: it is aborted, like
+            // one a HEAD found changed.
+            Err(e) if condition_failed(&condition, &e) => {
+                self.abort().await;
+                Err(TransferError::RemoteChanged { key: self.key.to_string() })
+            }
             Err(e) => {
                 // The recorded parts do not add up for the server: start
                 // over next time rather than fail the same way forever. A
