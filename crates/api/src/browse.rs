@@ -837,7 +837,9 @@ impl Mover<'_> {
                     &tmp,
                     to,
                     &state,
-                    &bucketsync_engine::transfer::RemoteExpect::Anything,
+                    // A move never replaces anything: an object that
+                    // appeared at `to` since the check is kept.
+                    &bucketsync_engine::transfer::RemoteExpect::Absent,
                     &noop,
                 )
                 .await

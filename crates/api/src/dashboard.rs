@@ -229,6 +229,7 @@ mod tests {
             secret_source: "env:X".into(),
             created_ms: 0,
             updated_ms: 0,
+            conditional_writes: "unknown".into(),
         };
         let id = api.store().insert_policy(&row).unwrap();
         let format = time::macros::format_description!("[year]-[month]-[day]");

@@ -86,6 +86,9 @@ struct Held {
     generation: u64,
     /// What passed the last test (settings, key id, secret generation).
     passed: Option<String>,
+    /// What that test observed of conditional writes, stored with the
+    /// policy when exactly those settings are saved.
+    conditional_writes: Option<crate::policy::ConditionalWrites>,
 }
 
 /// Drafts in flight, by id.
@@ -243,8 +246,9 @@ impl Api {
         let probe = self.run_probe(&name, &settings, &remote).await;
         if probe.ok {
             let mut held = self.drafts.held.lock().unwrap_or_else(|p| p.into_inner());
-            held.entry(draft_id.clone()).or_default().passed =
-                Some(fingerprint(&settings, &access_key_id, generation));
+            let entry = held.entry(draft_id.clone()).or_default();
+            entry.passed = Some(fingerprint(&settings, &access_key_id, generation));
+            entry.conditional_writes = Some(probe.conditional_writes);
         }
         Ok(DraftTest { draft_id, check, probe: Some(probe) })
     }
@@ -265,39 +269,50 @@ impl Api {
             Some((s, g)) => (Some(s), g),
             None => (None, 0),
         };
-        if !anyway {
-            let passed = self
-                .drafts
-                .held
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&draft_id)
-                .and_then(|h| h.passed.clone());
-            if passed.as_deref() != Some(fingerprint(&settings, &access_key_id, generation).as_str()) {
-                return Err(ApiError::new(
-                    ErrorKind::InvalidInput,
-                    "these settings have not passed a connection test",
-                )
-                .with_hint("run Test connection again, or choose Save anyway"));
-            }
+        let (passed, observed) = self
+            .drafts
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&draft_id)
+            .map(|h| (h.passed.clone(), h.conditional_writes))
+            .unwrap_or_default();
+        let tested = passed.as_deref() == Some(fingerprint(&settings, &access_key_id, generation).as_str());
+        if !anyway && !tested {
+            return Err(ApiError::new(
+                ErrorKind::InvalidInput,
+                "these settings have not passed a connection test",
+            )
+            .with_hint("run Test connection again, or choose Save anyway"));
         }
+        // The test of exactly these settings saw how the server treats
+        // conditional writes: kept with the policy, as `policy probe` keeps
+        // it (before an edited policy's pairs restart, so they use it).
+        let observed = observed.filter(|o| tested && *o != crate::policy::ConditionalWrites::Unknown);
+        let keep_observed = |name: &str| match observed {
+            Some(o) => self.store().set_policy_conditional_writes(name, o.stored()),
+            None => Ok(()),
+        };
         let saved = match &draft.editing {
             None => {
-                self.add_policy(AddPolicyRequest {
-                    name: draft.name.clone(),
-                    provider: draft.provider.clone(),
-                    bucket: draft.bucket.clone(),
-                    endpoint: draft.endpoint.clone(),
-                    region: draft.region.clone(),
-                    account_id: draft.account_id.clone(),
-                    addressing: draft.addressing,
-                    public: draft.public,
-                    cdn_url: draft.cdn_url.clone(),
-                    access_key_id,
-                    secret_source: Some("keyring".into()),
-                    secret,
-                })
-                .await?
+                let saved = self
+                    .add_policy(AddPolicyRequest {
+                        name: draft.name.clone(),
+                        provider: draft.provider.clone(),
+                        bucket: draft.bucket.clone(),
+                        endpoint: draft.endpoint.clone(),
+                        region: draft.region.clone(),
+                        account_id: draft.account_id.clone(),
+                        addressing: draft.addressing,
+                        public: draft.public,
+                        cdn_url: draft.cdn_url.clone(),
+                        access_key_id,
+                        secret_source: Some("keyring".into()),
+                        secret,
+                    })
+                    .await?;
+                keep_observed(&draft.name)?;
+                saved
             }
             Some(name) => {
                 let blank = |v: &Option<String>| Some(v.clone().unwrap_or_default());
@@ -319,6 +334,7 @@ impl Api {
                         secret,
                     })
                     .await?;
+                keep_observed(name)?;
                 self.engine_restart_policy(name).await;
                 saved
             }
@@ -327,8 +343,11 @@ impl Api {
         if let Some(id) = policy_id {
             self.store().set_key_expiry(id, expires.as_deref())?;
         }
-        self.drafts.held.lock().unwrap_or_else(|p| p.into_inner()).remove(&draft_id);
         let mut saved = saved;
+        if let Some(o) = observed {
+            saved.policy.conditional_writes = o;
+        }
+        self.drafts.held.lock().unwrap_or_else(|p| p.into_inner()).remove(&draft_id);
         saved.policy.keys_expire_on = expires;
         Ok(saved)
     }

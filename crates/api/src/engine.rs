@@ -461,6 +461,7 @@ mod tests {
                 secret_source: "env:UNUSED".into(),
                 created_ms: 0,
                 updated_ms: 0,
+                conditional_writes: "unknown".into(),
             })
             .unwrap();
         let pair_id = api

@@ -115,6 +115,60 @@ pub struct PolicyView {
     pub updated_ms: i64,
     /// `YYYY-MM-DD`: when the keys expire, as the user entered it.
     pub keys_expire_on: Option<String>,
+    /// Whether the server honours conditional writes, as `policy probe`
+    /// last observed it; the engine relies on them only when `honoured`.
+    pub conditional_writes: ConditionalWrites,
+}
+
+/// The probe step that tries conditional writes (its message says what
+/// the server did, in plain words).
+pub use bucketsync_remote::probe::CONDITIONAL_WRITES as CONDITIONAL_WRITES_STEP;
+
+/// What `policy probe` observed of conditional writes (If-None-Match: * /
+/// If-Match on PutObject and CompleteMultipartUpload). Never guessed from
+/// the provider: a policy not probed since Bucketsync learnt to look is
+/// `unknown`. Anything but `honoured` means a HEAD right before each write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConditionalWrites {
+    Unknown,
+    Honoured,
+    Ignored,
+}
+
+impl From<probe::ConditionalWrites> for ConditionalWrites {
+    fn from(c: probe::ConditionalWrites) -> ConditionalWrites {
+        match c {
+            probe::ConditionalWrites::Unknown => ConditionalWrites::Unknown,
+            probe::ConditionalWrites::Honoured => ConditionalWrites::Honoured,
+            probe::ConditionalWrites::Ignored => ConditionalWrites::Ignored,
+        }
+    }
+}
+
+impl ConditionalWrites {
+    fn remote(self) -> probe::ConditionalWrites {
+        match self {
+            ConditionalWrites::Unknown => probe::ConditionalWrites::Unknown,
+            ConditionalWrites::Honoured => probe::ConditionalWrites::Honoured,
+            ConditionalWrites::Ignored => probe::ConditionalWrites::Ignored,
+        }
+    }
+
+    /// The stored spelling.
+    pub(crate) fn stored(self) -> &'static str {
+        self.remote().as_str()
+    }
+
+    /// As stored on the policy row.
+    pub(crate) fn of(row: &PolicyRow) -> ConditionalWrites {
+        probe::ConditionalWrites::parse(&row.conditional_writes).into()
+    }
+
+    /// In plain words (`policy show`, `policy probe`).
+    pub fn describe(self) -> &'static str {
+        self.remote().describe()
+    }
 }
 
 /// The result of add or update: the policy and what was changed on the way.
@@ -159,6 +213,9 @@ pub struct ProbeResult {
     pub prefix: String,
     /// What could not be cleaned up.
     pub leftovers: Vec<String>,
+    /// What the conditional-writes step observed (stored with the policy
+    /// by `policy probe` when it could tell).
+    pub conditional_writes: ConditionalWrites,
 }
 
 #[derive(Clone, Debug, Serialize, TS)]
@@ -255,6 +312,7 @@ fn view(row: &PolicyRow) -> PolicyView {
         created_ms: row.created_ms,
         updated_ms: row.updated_ms,
         keys_expire_on: None,
+        conditional_writes: ConditionalWrites::of(row),
     }
 }
 
@@ -302,6 +360,7 @@ fn row_from(
         secret_source: source.to_string(),
         created_ms,
         updated_ms: now_ms(),
+        conditional_writes: probe::ConditionalWrites::Unknown.as_str().to_string(),
     }
 }
 
@@ -428,7 +487,16 @@ impl Api {
         if req.secret.is_some() || source != old_source {
             secret::save(&source, self.home(), &req.name, req.secret).await?;
         }
-        let row = row_from(&req.name, &settings, access_key_id, &source, old.created_ms);
+        let mut row = row_from(&req.name, &settings, access_key_id, &source, old.created_ms);
+        // What the probe saw holds for the same server only: another
+        // endpoint, provider or bucket is not known until probed again.
+        let same_server = row.provider == old.provider
+            && row.endpoint == old.endpoint
+            && row.account_id == old.account_id
+            && row.bucket == old.bucket;
+        if same_server {
+            row.conditional_writes = old.conditional_writes.clone();
+        }
         self.store().update_policy(&row)?;
         self.remotes.forget(&req.name);
         if source != old_source {
@@ -528,7 +596,17 @@ impl Api {
         let settings = settings(&row)?;
         // A fresh client: the probe must see the policy as it is now.
         let remote = S3Remote::new(&self.connection(name).await?);
-        Ok(self.run_probe(name, &settings, &remote).await)
+        let result = self.run_probe(name, &settings, &remote).await;
+        // Kept with the policy when the probe could tell; a probe that
+        // could not (offline, no permission) changes nothing.
+        let observed = result.conditional_writes;
+        if observed != ConditionalWrites::Unknown && observed != ConditionalWrites::of(&row) {
+            self.store().set_policy_conditional_writes(name, observed.stored())?;
+            tracing::info!(policy = %name, conditional_writes = observed.stored(), "probe observation stored");
+            // Pairs hosted here pick it up with a fresh context.
+            self.engine_restart_policy(name).await;
+        }
+        Ok(result)
     }
 
     /// Probes `remote` with the advice `settings` call for.
@@ -565,6 +643,7 @@ impl Api {
                 .collect(),
             prefix: report.prefix,
             leftovers: report.leftovers,
+            conditional_writes: report.conditional_writes.into(),
         }
     }
 

@@ -294,8 +294,12 @@ impl Api {
             None => TransferLimits::default(),
         };
         let clock: Arc<dyn bucketsync_engine::clock::Clock> = Arc::new(SystemClock);
+        // Conditional writes only where the policy's probe saw them honoured.
+        let honoured =
+            crate::policy::ConditionalWrites::of(&policy) == crate::policy::ConditionalWrites::Honoured;
         let transfers =
-            Transfers::new(remote.clone(), self.store.clone(), limits, self.transfer_slots(), clock.clone());
+            Transfers::new(remote.clone(), self.store.clone(), limits, self.transfer_slots(), clock.clone())
+                .with_conditional_writes(honoured);
         let mode = Mode::parse(&row.mode).ok_or_else(|| {
             ApiError::new(ErrorKind::Internal, format!("pair '{}' has an unknown mode", row.name))
         })?;

@@ -7,12 +7,13 @@
 use bucketsync_api::browse::transfer::{DownloadRequest, TransferEvent, TransferSink, UploadRequest};
 use bucketsync_api::browse::{DeleteRequest, LinkRequest, ListRequest, RenameRequest};
 use bucketsync_api::pair::AddPairRequest;
-use bucketsync_api::policy::{AddPolicyRequest, Secret};
+use bucketsync_api::policy::{AddPolicyRequest, ConditionalWrites, Secret, UpdatePolicyRequest};
 use bucketsync_api::{Api, ErrorKind};
 use bucketsync_testserver::{Flavor, S3Server};
 use futures::stream::{self, StreamExt};
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 struct Fixture {
@@ -23,6 +24,18 @@ struct Fixture {
 }
 
 async fn fixture(server: &S3Server, hint: &str, public: bool, cdn_url: Option<String>) -> Fixture {
+    fixture_at(server, &server.endpoint, hint, public, cdn_url).await
+}
+
+/// [`fixture`] with the policy pointed at `endpoint` (a fault proxy in
+/// front of `server`).
+async fn fixture_at(
+    server: &S3Server,
+    endpoint: &str,
+    hint: &str,
+    public: bool,
+    cdn_url: Option<String>,
+) -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let api = Api::open(&dir.join("home")).unwrap();
@@ -35,7 +48,7 @@ async fn fixture(server: &S3Server, hint: &str, public: bool, cdn_url: Option<St
         name: "p".into(),
         provider: provider.into(),
         bucket: bucket.clone(),
-        endpoint: Some(server.endpoint.clone()),
+        endpoint: Some(endpoint.to_string()),
         region: Some(server.region.clone()),
         access_key_id: server.access_key_id.clone(),
         secret_source: Some(format!("file:{}", dir.join("secret").display())),
@@ -670,4 +683,107 @@ async fn public_links_work_without_a_signature() {
     assert!(link.public);
     assert!(link.url.starts_with(base.trim_end_matches('/')), "{}", link.url);
     assert_eq!(http_get(&link.url), (200, b"on the web".to_vec()));
+}
+
+/// `policy probe` keeps what it saw of conditional writes with the policy
+/// (Garage ignores them, moto honours them); an update that keeps the
+/// server keeps it, one that points elsewhere makes it unknown again.
+async fn probe_keeps_its_conditional_writes_observation(server: &S3Server, expected: ConditionalWrites) {
+    let f = fixture(server, "probe-conditional", false, None).await;
+    assert_eq!(f.api.policy("p").unwrap().conditional_writes, ConditionalWrites::Unknown, "never guessed");
+    let probe = f.api.probe_policy("p").await.unwrap();
+    assert!(probe.ok, "a server that ignores them still passes: {probe:?}");
+    assert_eq!(probe.conditional_writes, expected, "{probe:?}");
+    assert_eq!(f.api.policy("p").unwrap().conditional_writes, expected, "stored with the policy");
+
+    let update = |endpoint: Option<String>, cdn_url: Option<String>| UpdatePolicyRequest {
+        name: "p".into(),
+        endpoint,
+        cdn_url,
+        ..Default::default()
+    };
+    f.api.update_policy(update(None, Some("cdn.example.com".into()))).await.unwrap();
+    assert_eq!(f.api.policy("p").unwrap().conditional_writes, expected, "same server, same answer");
+    let elsewhere = server.endpoint.replace("127.0.0.1", "localhost");
+    f.api.update_policy(update(Some(elsewhere), None)).await.unwrap();
+    assert_eq!(f.api.policy("p").unwrap().conditional_writes, ConditionalWrites::Unknown, "another endpoint");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_keeps_its_conditional_writes_observation_garage() {
+    probe_keeps_its_conditional_writes_observation(S3Server::garage(), ConditionalWrites::Ignored).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_keeps_its_conditional_writes_observation_moto() {
+    probe_keeps_its_conditional_writes_observation(S3Server::moto(), ConditionalWrites::Honoured).await;
+}
+
+/// A PUT of `body` at `bucket/key` straight to moto (which checks no
+/// signatures): another client, from inside the fault proxy's matcher.
+fn raw_put(endpoint: &str, bucket: &str, key: &str, body: &[u8]) {
+    let host = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "PUT /{bucket}/{key} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// An upload without overwrite never replaces an object that appeared at
+/// its key after the browser looked: here another client's object lands
+/// right before our PUT reaches the server (moto, probed as honouring
+/// conditional writes). The PUT carries `If-None-Match: *`, the server
+/// refuses it, and the file is reported as skipped; theirs stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_without_overwrite_never_replaces_an_object_that_appeared() {
+    use bucketsync_testserver::proxy::{Fault, FaultProxy};
+    let moto = S3Server::moto();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let f = fixture_at(moto, &proxy.endpoint(), "browse-appeared", false, None).await;
+    assert_eq!(f.api.probe_policy("p").await.unwrap().conditional_writes, ConditionalWrites::Honoured);
+
+    let (endpoint, bucket) = (moto.endpoint.clone(), f.bucket.clone());
+    let once = std::sync::atomic::AtomicBool::new(true);
+    proxy.on(
+        move |r| {
+            if r.is_put_object() && r.key_ends_with("/up/new.txt") && once.swap(false, Ordering::SeqCst) {
+                raw_put(&endpoint, &bucket, "up/new.txt", b"theirs");
+            }
+            false
+        },
+        Fault::Hang,
+        None,
+    );
+    let src = f.dir.join("new.txt");
+    std::fs::write(&src, "mine").unwrap();
+    let report = f
+        .api
+        .browse_upload(
+            UploadRequest {
+                id: "up-appeared".into(),
+                policy: "p".into(),
+                prefix: "up/".into(),
+                paths: vec![src.display().to_string()],
+                ..Default::default()
+            },
+            TransferSink::default(),
+        )
+        .await
+        .unwrap();
+    assert!(report.done.is_empty() && report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.skipped.len(), 1, "{report:?}");
+    assert!(report.skipped[0].message.contains("appeared"), "{report:?}");
+    let remote = f.api.remote("p").await.unwrap();
+    let stored = bucketsync_remote::Remote::get_range(remote.as_ref(), "up/new.txt", 0..6).await.unwrap();
+    assert_eq!(&stored[..], b"theirs", "their object stays");
+    assert_eq!(f.api.browse_stat("p", "up/new.txt").await.unwrap().size, 6);
+    let put = proxy.seen().into_iter().find(|s| s.method == "PUT" && s.path.ends_with("/up/new.txt"));
+    assert_eq!(put.and_then(|s| s.status), Some(412), "refused by the server, not by a HEAD");
 }

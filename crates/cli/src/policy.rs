@@ -264,6 +264,13 @@ pub async fn run(api: &Api, cmd: PolicyCommand) -> Result<ExitCode, ApiError> {
                 for l in &result.leftovers {
                     println!("left behind: {l}");
                 }
+                let conditional = result
+                    .steps
+                    .iter()
+                    .find(|s| s.api == bucketsync_api::policy::CONDITIONAL_WRITES_STEP)
+                    .and_then(|s| s.message.clone())
+                    .unwrap_or_else(|| result.conditional_writes.describe().into());
+                println!("Conditional writes: {conditional}");
                 if result.ok {
                     println!("Every required API works: policy {name} can sync bucket {}.", result.bucket);
                 } else {
@@ -393,6 +400,7 @@ fn print_policy(p: &PolicyView) {
         ("account id", p.account_id.clone().unwrap_or_else(|| "-".into())),
         ("access key id", p.access_key_id.clone()),
         ("secret", p.secret_source.clone()),
+        ("cond. writes", p.conditional_writes.describe().into()),
     ];
     for (k, v) in rows {
         println!("{k:<14} {v}");

@@ -128,6 +128,14 @@ fn the_secret_never_appears_in_output_logs_or_the_database() {
     let probe: serde_json::Value = serde_json::from_str(&outputs[5].stdout).unwrap();
     assert_eq!(probe["ok"], true, "{probe:#}");
     assert_eq!(probe["steps"].as_array().unwrap().len(), 12);
+    // Garage ignores If-None-Match / If-Match: informational, the probe
+    // still passes, and the policy keeps the observation.
+    assert_eq!(probe["conditional_writes"], "ignored", "{probe:#}");
+    assert!(
+        outputs[4].stdout.contains("Conditional writes: not honoured ("),
+        "plain words: {}",
+        outputs[4].stdout
+    );
     // Piped human output is plain lines: the probe table is tab-separated.
     assert!(
         outputs[4].stdout.lines().any(|l| l.starts_with("PutObject\trequired\tok")),
@@ -137,6 +145,8 @@ fn the_secret_never_appears_in_output_logs_or_the_database() {
     let updated: serde_json::Value = serde_json::from_str(&outputs[8].stdout).unwrap();
     assert_eq!(updated["cdn_url"], "https://cdn.example.com");
     assert_eq!(updated["public"], true);
+    assert_eq!(shown["conditional_writes"], "unknown", "not guessed before a probe");
+    assert_eq!(updated["conditional_writes"], "ignored", "what the probe saw, kept by an update");
 
     // Every file in the home, the log files in logs/ included.
     let mut files = Vec::new();

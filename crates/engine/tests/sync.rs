@@ -68,6 +68,7 @@ fn device(server: &S3Server, bucket: &str, name: &str, mode: Mode) -> Device {
             secret_source: "env:UNUSED".into(),
             created_ms: 0,
             updated_ms: 0,
+            conditional_writes: "unknown".into(),
         })
         .unwrap();
     let pair_id = store

@@ -92,6 +92,7 @@ fn env(server: &S3Server, hint: &str) -> Env {
             secret_source: "env:X".into(),
             created_ms: 0,
             updated_ms: 0,
+            conditional_writes: "unknown".into(),
         })
         .unwrap();
     let pair_id = store

@@ -149,6 +149,13 @@ pub fn migrations() -> Migrations<'static> {
             ALTER TABLE upload ADD COLUMN inode INTEGER;
             ALTER TABLE upload ADD COLUMN device INTEGER;",
         ),
+        // 7: whether the policy's server honours conditional writes
+        // (If-None-Match / If-Match on PutObject and
+        // CompleteMultipartUpload), as `policy probe` observed it (issue 8,
+        // point 2): 'unknown' | 'honoured' | 'ignored'. Policies from
+        // before were never probed for it: 'unknown', so the engine keeps
+        // its HEAD before each write.
+        M::up("ALTER TABLE policy ADD COLUMN conditional_writes TEXT NOT NULL DEFAULT 'unknown';"),
     ])
 }
 

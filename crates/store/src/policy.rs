@@ -23,10 +23,15 @@ pub struct PolicyRow {
     pub secret_source: String,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// What `policy probe` observed of conditional writes on this server:
+    /// `unknown` | `honoured` | `ignored` (see
+    /// bucketsync-remote's `probe::ConditionalWrites`).
+    pub conditional_writes: String,
 }
 
 const COLUMNS: &str = "id, name, provider, endpoint, region, bucket, addressing, public, cdn_url, \
-                       account_id, access_key_id, secret_source, created_ms, updated_ms";
+                       account_id, access_key_id, secret_source, created_ms, updated_ms, \
+                       conditional_writes";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<PolicyRow> {
     Ok(PolicyRow {
@@ -44,6 +49,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<PolicyRow> {
         secret_source: r.get(11)?,
         created_ms: r.get(12)?,
         updated_ms: r.get(13)?,
+        conditional_writes: r.get(14)?,
     })
 }
 
@@ -56,8 +62,9 @@ impl Store {
     pub fn insert_policy(&mut self, row: &PolicyRow) -> Result<i64> {
         let res = self.conn().execute(
             "INSERT INTO policy (name, provider, endpoint, region, bucket, addressing, public, cdn_url,
-                                 account_id, access_key_id, secret_source, created_ms, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                 account_id, access_key_id, secret_source, created_ms, updated_ms,
+                                 conditional_writes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 row.name,
                 row.provider,
@@ -71,7 +78,8 @@ impl Store {
                 row.access_key_id,
                 row.secret_source,
                 row.created_ms,
-                row.updated_ms
+                row.updated_ms,
+                row.conditional_writes
             ],
         );
         match res {
@@ -89,7 +97,7 @@ impl Store {
         let n = self.conn().execute(
             "UPDATE policy SET provider = ?2, endpoint = ?3, region = ?4, bucket = ?5, addressing = ?6,
                     public = ?7, cdn_url = ?8, account_id = ?9, access_key_id = ?10,
-                    secret_source = ?11, updated_ms = ?12
+                    secret_source = ?11, updated_ms = ?12, conditional_writes = ?13
              WHERE name = ?1",
             params![
                 row.name,
@@ -103,11 +111,24 @@ impl Store {
                 row.account_id,
                 row.access_key_id,
                 row.secret_source,
-                row.updated_ms
+                row.updated_ms,
+                row.conditional_writes
             ],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound { what: "policy", name: row.name.clone() });
+        }
+        Ok(())
+    }
+
+    /// Records what a probe observed of conditional writes (nothing else
+    /// changes, `updated_ms` neither: the connection is the same).
+    pub fn set_policy_conditional_writes(&mut self, name: &str, observed: &str) -> Result<()> {
+        let n = self
+            .conn()
+            .execute("UPDATE policy SET conditional_writes = ?2 WHERE name = ?1", params![name, observed])?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "policy", name: name.to_string() });
         }
         Ok(())
     }
@@ -161,6 +182,7 @@ pub(crate) mod tests {
             secret_source: "keyring".into(),
             created_ms: 1,
             updated_ms: 1,
+            conditional_writes: "unknown".into(),
         }
     }
 
@@ -178,6 +200,41 @@ pub(crate) mod tests {
         assert_eq!(after.created_ms, 1, "update keeps the creation time");
         s.delete_policy("b2").unwrap();
         assert!(s.policy("b2").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_probe_observation_is_kept_apart_from_the_settings() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.insert_policy(&sample("p")).unwrap();
+        assert_eq!(s.policy("p").unwrap().unwrap().conditional_writes, "unknown");
+        s.set_policy_conditional_writes("p", "honoured").unwrap();
+        let row = s.policy("p").unwrap().unwrap();
+        assert_eq!((row.conditional_writes.as_str(), row.updated_ms), ("honoured", 1));
+        assert!(matches!(
+            s.set_policy_conditional_writes("nope", "ignored"),
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    /// A policy saved before migration 7 was never probed for conditional
+    /// writes: it reads as unknown, so the engine keeps its HEAD.
+    #[test]
+    fn policies_from_before_migration_7_are_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bucketsync.db");
+        {
+            let mut conn = rusqlite::Connection::open(&path).unwrap();
+            crate::migration::migrations().to_version(&mut conn, 6).unwrap();
+            conn.execute(
+                "INSERT INTO policy (name, provider, region, bucket, addressing, access_key_id,
+                                     secret_source, created_ms, updated_ms)
+                 VALUES ('old', 'garage', 'garage', 'b', 'path-style', 'k', 'keyring', 1, 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.policy("old").unwrap().unwrap().conditional_writes, "unknown");
     }
 
     #[test]

@@ -12,8 +12,9 @@
 //! app starts over.
 
 use super::{key, FailureView, FollowUpView};
+use crate::policy::ConditionalWrites;
 use crate::{Api, ApiError};
-use bucketsync_engine::transfer::{Progress, RemoteExpect, TransferLimits, Transfers};
+use bucketsync_engine::transfer::{Progress, RemoteExpect, TransferError, TransferLimits, Transfers};
 use bucketsync_remote::{ObjectMeta, Remote, S3Remote};
 use bucketsync_store::{PairRow, PolicyRow, Store};
 use futures::stream::{self, StreamExt};
@@ -196,7 +197,8 @@ impl Scratch {
             limits,
             api.transfer_slots(),
             Arc::new(bucketsync_engine::clock::SystemClock),
-        );
+        )
+        .with_conditional_writes(ConditionalWrites::of(policy) == ConditionalWrites::Honoured);
         Ok(Scratch { transfers, pair_id, store, remote })
     }
 
@@ -485,16 +487,22 @@ impl Api {
         }
         progress.emit("running", None);
         let state = bucketsync_engine::snapshot::stat(&meta);
-        match scratch
-            .transfers
-            .upload(scratch.pair_id, &f.path, &f.key, &state, &RemoteExpect::Anything, &progress)
-            .await
-        {
+        // Without overwrite, an object that appears at the key while the
+        // file uploads is not replaced either: the write expects no object
+        // (a conditional write where the server honours it, else a HEAD
+        // right before it).
+        let expect = if req.overwrite { RemoteExpect::Anything } else { RemoteExpect::Absent };
+        match scratch.transfers.upload(scratch.pair_id, &f.path, &f.key, &state, &expect, &progress).await {
             Ok(up) => {
                 progress.emit("done", None);
                 let mut t = lock(tally);
                 t.done.push(f.key.clone());
                 t.bytes += up.local.size;
+            }
+            Err(TransferError::RemoteChanged { .. }) => {
+                let message = "appeared in the bucket while it uploaded (not replaced)".to_string();
+                progress.emit("skipped", Some(message.clone()));
+                lock(tally).skipped.push(FailureView { key: f.key.clone(), message });
             }
             Err(e) => {
                 let message = transfer_error(e);

@@ -110,6 +110,7 @@ pub fn device(remote: Arc<dyn Remote>, bucket: &str, root: Option<PathBuf>) -> D
             secret_source: "env:UNUSED".into(),
             created_ms: 0,
             updated_ms: 0,
+            conditional_writes: "unknown".into(),
         })
         .unwrap();
     let pair_id = store

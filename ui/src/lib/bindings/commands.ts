@@ -5,6 +5,7 @@ import type { ActivityView } from "./ActivityView";
 import type { AddPairRequest } from "./AddPairRequest";
 import type { ApiError } from "./ApiError";
 import type { AppSettings } from "./AppSettings";
+import type { ConditionalWrites } from "./ConditionalWrites";
 import type { CorsResult } from "./CorsResult";
 import type { Dashboard } from "./Dashboard";
 import type { DeletePreview } from "./DeletePreview";
