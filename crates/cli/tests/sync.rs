@@ -36,7 +36,12 @@ fn ok(home: &Path, args: &[&str]) -> String {
 
 /// A home with policy `garage` on a fresh bucket and pair `docs` on `folder`.
 fn setup(tmp: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let server = S3Server::garage();
+    setup_on(tmp, S3Server::garage(), "garage")
+}
+
+/// [`setup`] on `server` with `provider` (the policy is still named
+/// `garage`; moto takes any secret, so the env var serves both).
+fn setup_on(tmp: &Path, server: &S3Server, provider: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let bucket = server.create_bucket("cli-sync");
     let home = tmp.join("home");
     let folder = tmp.join("folder");
@@ -48,7 +53,7 @@ fn setup(tmp: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
             "add",
             "garage",
             "--provider",
-            "garage",
+            provider,
             "--endpoint",
             &server.endpoint,
             "--region",
@@ -269,6 +274,34 @@ fn a_pass_where_nothing_changed_sends_one_list_and_nothing_else() {
     assert_eq!(first, serde_json::json!({ "HeadObject": 3, "ListObjectsV2": 1, "PutObject": 3 }));
     let quiet = requests_of(&home, &["sync"]);
     assert_eq!(quiet, serde_json::json!({ "ListObjectsV2": 1 }));
+}
+
+/// Where `policy probe` saw conditional writes honoured (moto), a pass's
+/// uploads carry their expectation in the PUT (`If-None-Match: *` here)
+/// instead of a HEAD before each; where it saw them ignored (Garage) or
+/// never probed, the HEAD stays.
+#[test]
+fn uploads_skip_the_head_only_where_the_probe_saw_conditional_writes_honoured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, folder) = setup_on(tmp.path(), S3Server::moto(), "custom");
+    let probe = ok(&home, &["policy", "probe", "garage", "--json"]);
+    let probe: serde_json::Value = serde_json::from_str(&probe).unwrap();
+    assert_eq!(probe["conditional_writes"], "honoured", "{probe:#}");
+    for n in ["1", "2", "3"] {
+        std::fs::write(folder.join(n), n).unwrap();
+    }
+    assert_eq!(requests_of(&home, &["sync"]), serde_json::json!({ "ListObjectsV2": 1, "PutObject": 3 }));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, folder) = setup(tmp.path());
+    let probe: serde_json::Value =
+        serde_json::from_str(&ok(&home, &["policy", "probe", "garage", "--json"])).unwrap();
+    assert_eq!(probe["conditional_writes"], "ignored", "{probe:#}");
+    std::fs::write(folder.join("1"), "1").unwrap();
+    assert_eq!(
+        requests_of(&home, &["sync"]),
+        serde_json::json!({ "HeadObject": 1, "ListObjectsV2": 1, "PutObject": 1 })
+    );
 }
 
 /// Bandwidth limits are global options that read rates as people write
