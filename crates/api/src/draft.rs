@@ -450,6 +450,11 @@ mod tests {
         }
         let saved = api.save_policy(draft, false).await.unwrap();
         assert_eq!(saved.policy.secret_source, "keyring");
+        // What the passing test saw of conditional writes (Garage ignores
+        // them) is saved with the policy, as `policy probe` would save it.
+        let ignored = crate::policy::ConditionalWrites::Ignored;
+        assert_eq!(saved.policy.conditional_writes, ignored);
+        assert_eq!(api.policy("g").unwrap().conditional_writes, ignored);
         assert!(api.probe_policy("g").await.unwrap().ok);
         api.remove_policy("g").await.unwrap();
     }
