@@ -71,6 +71,22 @@ impl Store {
         Ok(rows)
     }
 
+    /// The base rows at `path` and below it (`path/...`), ordered by path:
+    /// what a pass over one changed file or folder compares with. A range
+    /// over the primary key, not a scan of the pair's rows.
+    pub fn baselines_below(&self, pair_id: i64, path: &str) -> Result<Vec<BaselineRow>> {
+        // Every path below `p/` sorts in [`p/`, `p0`): '0' follows '/'.
+        let (from, to) = (format!("{path}/"), format!("{path}0"));
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM baseline WHERE pair_id = ?1 AND (path = ?2 OR (path >= ?3 AND path < ?4))
+             ORDER BY path"
+        ))?;
+        let rows = stmt
+            .query_map(params![pair_id, path, from, to], from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
     pub fn baseline_count(&self, pair_id: i64) -> Result<u64> {
         let n: i64 =
             self.conn()
@@ -165,6 +181,21 @@ mod tests {
         s.clear_baselines(pair.id).unwrap();
         assert!(s.baselines(pair.id).unwrap().is_empty());
         assert_eq!(s.baselines(other_id).unwrap().len(), 2, "the other pair keeps its rows");
+    }
+
+    #[test]
+    fn rows_below_a_path_are_the_path_and_its_folder_only() {
+        let (mut s, pair) = with_pair("a");
+        for p in ["d", "d/x", "d/y/z", "d.txt", "d0", "dd/x", "c/d/x", "e"] {
+            s.put_baseline(pair.id, &row(p, "e")).unwrap();
+        }
+        let paths = |p: &str| -> Vec<String> {
+            s.baselines_below(pair.id, p).unwrap().into_iter().map(|r| r.path).collect()
+        };
+        assert_eq!(paths("d"), ["d", "d/x", "d/y/z"]);
+        assert_eq!(paths("d/y"), ["d/y/z"]);
+        assert_eq!(paths("e"), ["e"]);
+        assert!(paths("nothing").is_empty());
     }
 
     #[test]
