@@ -165,6 +165,20 @@ pub fn windows_refuses(segment: &str) -> bool {
         || RESERVED.contains(&stem.as_str())
 }
 
+/// The form under which two spellings of a name are one file: Unicode NFC,
+/// and lower case when the file system folds case. Two paths collide when
+/// their folded forms are equal and they are not.
+pub fn folded(s: &str, folds_case: bool) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    // ASCII is its own NFC; most names are, so most names skip the tables.
+    let nfc: Cow<'_, str> = if s.is_ascii() { Cow::Borrowed(s) } else { Cow::Owned(s.nfc().collect()) };
+    if folds_case {
+        Cow::Owned(nfc.to_lowercase())
+    } else {
+        nfc
+    }
+}
+
 /// Paths (from both sides together) that cannot coexist as files: a file
 /// and a folder of the same name, and names equal up to Unicode
 /// normalisation (and letter case when `folds_case`). Every path involved is
@@ -188,14 +202,7 @@ pub fn collisions<'a>(
         }
     }
     // Spellings: every file and every folder prefix, grouped by folded form.
-    let fold = |s: &str| -> String {
-        let nfc: String = s.nfc().collect();
-        if folds_case {
-            nfc.to_lowercase()
-        } else {
-            nfc
-        }
-    };
+    let fold = |s: &str| folded(s, folds_case).into_owned();
     // Linear in the paths' total length: each path looks up the groups of
     // its own prefixes, instead of every group scanning every path (many
     // case or NFC collision groups in one bucket made a pass quadratic).

@@ -12,6 +12,7 @@ pub mod base;
 pub mod clock;
 pub mod conflict;
 pub mod crash;
+pub mod dirty;
 pub mod event;
 pub mod execute;
 pub mod guard;

@@ -2,6 +2,7 @@
 //! plan, guard, execute, report.
 
 use crate::clock::Clock;
+use crate::dirty::NameIndex;
 use crate::event::{FaultKind, PairEvents, PairStatus, PassProgress};
 use crate::execute::Executor;
 use crate::guard::{self, DeleteGuard, NeedsConfirmation};
@@ -118,10 +119,39 @@ impl PassError {
 /// HEADs at once while settling doubts.
 const HEADS_IN_FLIGHT: usize = 8;
 
+/// What a runner's watcher knows that a pass can use. A one-shot pass
+/// (`sync`) has none of it.
+#[derive(Clone, Debug, Default)]
+pub struct Hints {
+    /// Files seen closed after writing, with when ([`PlanInput::settled`]).
+    pub settled: BTreeMap<String, i64>,
+    /// Keep what the pass saw of every name ([`NameIndex`]), for the dirty
+    /// passes that follow it.
+    pub index: bool,
+}
+
 /// Runs one full pass.
 pub async fn run_pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassError> {
-    let result = pass(ctx, opts).await;
-    match &result {
+    run_pass_with(ctx, opts, &Hints::default()).await.0
+}
+
+/// Runs one full pass with what the watcher knows; returns, besides the
+/// result, the names it saw when `hints.index` asked for them (and the
+/// pass got as far as planning).
+pub async fn run_pass_with(
+    ctx: &PassContext,
+    opts: PassOptions,
+    hints: &Hints,
+) -> (Result<PassReport, PassError>, Option<NameIndex>) {
+    let mut index = None;
+    let result = pass(ctx, opts, hints, &mut index).await;
+    show_outcome(ctx, &result);
+    (result, index)
+}
+
+/// The pair's status after a pass (full or dirty) that ran.
+pub(crate) fn show_outcome(ctx: &PassContext, result: &Result<PassReport, PassError>) {
+    match result {
         Ok(report) => match report.fault() {
             Some((kind, message)) => {
                 ctx.events.status(PairStatus::Error { kind, message, retry_at_ms: None })
@@ -144,7 +174,6 @@ pub async fn run_pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport
             })
         }
     }
-    result
 }
 
 /// What a pass decided before acting: the plan and what it was made from.
@@ -155,11 +184,13 @@ struct Planned {
     /// Files the scan found.
     local_files: usize,
     unreadable: Vec<String>,
+    /// What the pass saw of every name, when asked for.
+    index: Option<NameIndex>,
 }
 
 /// Identity check, scan, listing, doubt settling and the plan: everything
 /// up to the first change. Reads only (hashes local files, HEADs objects).
-async fn plan_pass(ctx: &PassContext) -> Result<Planned, PassError> {
+async fn plan_pass(ctx: &PassContext, hints: &Hints) -> Result<Planned, PassError> {
     let pair = &ctx.pair;
     if ctx.bucket_in_use != pair.bucket {
         return Err(PassError::StateMismatch {
@@ -168,30 +199,94 @@ async fn plan_pass(ctx: &PassContext) -> Result<Planned, PassError> {
             in_use: ctx.bucket_in_use.clone(),
         });
     }
+    let started = std::time::Instant::now();
     let root = pair.root.clone();
-    let (rules, mut local, folds_case) = tokio::task::spawn_blocking(move || {
+    let rules = tokio::task::spawn_blocking(move || {
         // An unreadable folder is that, not a broken ignore file inside it.
         snapshot::check_root(&root)?;
-        let rules = IgnoreRules::load(&root)?;
-        let local = snapshot::scan_local(&root, &rules)?;
+        Ok::<_, PassError>(Arc::new(IgnoreRules::load(&root)?))
+    })
+    .await
+    .expect("loading the rules does not panic")?;
+    // The scan, the base rows and the listing wait on different things
+    // (the disk, the database, the server): side by side.
+    let root = pair.root.clone();
+    let scan_rules = rules.clone();
+    let scan = tokio::task::spawn_blocking(move || {
+        let local = snapshot::scan_local(&root, &scan_rules)?;
         // Downloads of a process killed mid-way left their temp files.
         for gone in crate::transfer::sweep_stale_temps(&root, &local.temp_files) {
             tracing::info!("removed {gone}, left by an interrupted download");
         }
         let folds_case = folds_case(&root, local.files.keys().map(String::as_str));
-        Ok::<_, PassError>((rules, local, folds_case))
-    })
-    .await
-    .expect("the scan task does not panic")?;
-    let mut remote =
-        snapshot::list_remote(ctx.remote.as_ref(), &pair.prefix, &rules).await.map_err(PassError::Listing)?;
-    let base: BTreeMap<String, BaselineRow> = {
-        let store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
-        store.baselines(pair.id)?.into_iter().map(|b| (b.path.clone(), b)).collect()
-    };
+        Ok::<_, PassError>((local, folds_case))
+    });
+    let store = ctx.store.clone();
+    let pair_id = pair.id;
+    let base = tokio::task::spawn_blocking(move || {
+        let store = store.lock().unwrap_or_else(|p| p.into_inner());
+        let rows = store.baselines(pair_id)?;
+        Ok::<_, PassError>(rows.into_iter().map(|b| (b.path.clone(), b)).collect::<BTreeMap<_, _>>())
+    });
+    let listing = snapshot::list_remote(ctx.remote.as_ref(), &pair.prefix, &rules);
+    let (scanned, base, listed) = tokio::join!(scan, base, listing);
+    let (mut local, folds_case) = scanned.expect("the scan task does not panic")?;
+    let mut remote = listed.map_err(PassError::Listing)?;
+    let base: BTreeMap<String, BaselineRow> = base.expect("reading base rows does not panic")?;
 
-    // Settle doubts: hash touched files, HEAD changed objects of matching size.
-    let to_hash = snapshot::paths_to_hash(&base, &local, &remote);
+    let read = started.elapsed();
+    settle_doubts(ctx, &base, &mut local, &mut remote).await;
+    let settled = started.elapsed();
+
+    let now_ms = ctx.clock.now_ms();
+    let plan = plan::plan(&PlanInput {
+        base: &base,
+        local: &local,
+        remote: &remote,
+        mode: pair.mode,
+        now_ms,
+        device: &ctx.device,
+        quiet_ms: ctx.quiet_ms,
+        folds_case,
+        settled: &hints.settled,
+    });
+    let planned = started.elapsed();
+    let (base_files, local_files) = (base.len(), local.files.len());
+    let index = match hints.index {
+        true => Some(
+            tokio::task::spawn_blocking({
+                let local = local.clone();
+                move || NameIndex::build(&base, &local, &remote, folds_case)
+            })
+            .await
+            .expect("indexing names does not panic"),
+        ),
+        false => None,
+    };
+    tracing::debug!(
+        pair = %pair.name,
+        files = local_files,
+        "full pass read in {} ms (scan, base rows and listing side by side), doubts settled by {} ms, \
+         planned by {} ms, names indexed by {} ms",
+        read.as_millis(),
+        settled.as_millis(),
+        planned.as_millis(),
+        started.elapsed().as_millis()
+    );
+    Ok(Planned { plan, base_files, local_files, unreadable: std::mem::take(&mut local.unreadable), index })
+}
+
+/// Settles doubts before planning: hashes local files whose stat moved but
+/// maybe not their content, HEADs changed objects that may hold equal
+/// content (their `sha256` and `mtime` metadata).
+pub(crate) async fn settle_doubts(
+    ctx: &PassContext,
+    base: &BTreeMap<String, BaselineRow>,
+    local: &mut snapshot::LocalSnapshot,
+    remote: &mut snapshot::RemoteSnapshot,
+) {
+    let pair = &ctx.pair;
+    let to_hash = snapshot::paths_to_hash(base, local, remote);
     if !to_hash.is_empty() {
         let root = pair.root.clone();
         let hashes = tokio::task::spawn_blocking(move || {
@@ -205,7 +300,7 @@ async fn plan_pass(ctx: &PassContext) -> Result<Planned, PassError> {
             }
         }
     }
-    let to_head = snapshot::keys_to_head(&base, &local, &remote);
+    let to_head = snapshot::keys_to_head(base, local, remote);
     let heads: Vec<_> = futures::stream::iter(to_head)
         .map(|p| {
             let key = remote.files[&p].key.clone();
@@ -226,24 +321,6 @@ async fn plan_pass(ctx: &PassContext) -> Result<Planned, PassError> {
             }
         }
     }
-
-    let now_ms = ctx.clock.now_ms();
-    let plan = plan::plan(&PlanInput {
-        base: &base,
-        local: &local,
-        remote: &remote,
-        mode: pair.mode,
-        now_ms,
-        device: &ctx.device,
-        quiet_ms: ctx.quiet_ms,
-        folds_case,
-    });
-    Ok(Planned {
-        plan,
-        base_files: base.len(),
-        local_files: local.files.len(),
-        unreadable: std::mem::take(&mut local.unreadable),
-    })
 }
 
 /// One file a preview lists, with its size.
@@ -287,7 +364,7 @@ pub struct PreviewConflict {
 /// Plans a full pass and reports it; writes nothing anywhere (no base rows,
 /// no journal, no files, no objects) and emits no status.
 pub async fn preview_pass(ctx: &PassContext) -> Result<Preview, PassError> {
-    let planned = plan_pass(ctx).await?;
+    let planned = plan_pass(ctx, &Hints::default()).await?;
     let mut p = Preview {
         pair: ctx.pair.name.clone(),
         unsyncable: planned.plan.unsyncable.clone(),
@@ -334,7 +411,12 @@ pub async fn preview_pass(ctx: &PassContext) -> Result<Preview, PassError> {
     Ok(p)
 }
 
-async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassError> {
+async fn pass(
+    ctx: &PassContext,
+    opts: PassOptions,
+    hints: &Hints,
+    index: &mut Option<NameIndex>,
+) -> Result<PassReport, PassError> {
     let pair = &ctx.pair;
     if ctx.bucket_in_use != pair.bucket {
         return Err(PassError::StateMismatch {
@@ -356,7 +438,9 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
     }
 
     apply_kept(ctx)?;
-    let Planned { plan: planned, base_files, local_files, unreadable } = plan_pass(ctx).await?;
+    let Planned { plan: planned, base_files, local_files, unreadable, index: seen } =
+        plan_pass(ctx, hints).await?;
+    *index = seen;
     report.unsyncable = planned.unsyncable.clone();
     report.waiting = planned.waiting.clone();
     report.warnings = planned.warnings.clone();
@@ -390,23 +474,45 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
     }
     checked.map_err(PassError::NeedsConfirmation)?;
 
-    let (files_total, bytes_total) =
-        planned.actions.iter().filter(|a| a.transfers()).fold((0, 0), |(n, b), a| {
-            let bytes = match a {
-                Action::Upload { local, .. } => local.size,
-                Action::Download { remote, .. } => remote.size,
-                Action::Conflict { local, remote, upload_copy, .. } => {
-                    remote.size + if *upload_copy { local.size } else { 0 }
-                }
-                _ => 0,
-            };
-            (n + 1, b + bytes)
-        });
+    abort_unplanned_uploads(ctx, &planned.actions).await;
+    execute(ctx, planned.actions, &mut report).await;
+    report.sort();
+    {
+        let mut store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = store.trim_journal(pair.id, 10_000);
+    }
+    // A trash that cannot be pruned is no reason to fail a pass that worked.
+    let trash = Trash::new(ctx.trash_dir.clone());
+    match trash.prune(ctx.clock.now_ms(), ctx.trash_keep_days) {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(pair = %pair.name, removed = n, "pruned trash older than {} days", ctx.trash_keep_days)
+        }
+        Err(e) => {
+            tracing::warn!(pair = %pair.name, "cannot prune the trash in {}: {e}", trash.dir().display())
+        }
+    }
+    Ok(report)
+}
+
+/// Runs a plan's actions (after its guards passed), filling in `report`.
+pub(crate) async fn execute(ctx: &PassContext, actions: Vec<Action>, report: &mut PassReport) {
+    let pair = &ctx.pair;
+    let (files_total, bytes_total) = actions.iter().filter(|a| a.transfers()).fold((0, 0), |(n, b), a| {
+        let bytes = match a {
+            Action::Upload { local, .. } => local.size,
+            Action::Download { remote, .. } => remote.size,
+            Action::Conflict { local, remote, upload_copy, .. } => {
+                remote.size + if *upload_copy { local.size } else { 0 }
+            }
+            _ => 0,
+        };
+        (n + 1, b + bytes)
+    });
     let progress = PassProgress::new(ctx.events.clone(), files_total, bytes_total);
     let trash = Trash::new(ctx.trash_dir.clone());
     let clock = ctx.clock.clone();
     let now = move || clock.now_ms();
-    abort_unplanned_uploads(ctx, &planned.actions).await;
     let executor = Executor {
         pair_id: pair.id,
         root: &pair.root,
@@ -419,23 +525,7 @@ async fn pass(ctx: &PassContext, opts: PassOptions) -> Result<PassReport, PassEr
         events: &ctx.events,
         progress: &progress,
     };
-    executor.run(planned.actions, &mut report).await;
-    report.sort();
-    {
-        let mut store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = store.trim_journal(pair.id, 10_000);
-    }
-    // A trash that cannot be pruned is no reason to fail a pass that worked.
-    match trash.prune(ctx.clock.now_ms(), ctx.trash_keep_days) {
-        Ok(0) => {}
-        Ok(n) => {
-            tracing::info!(pair = %pair.name, removed = n, "pruned trash older than {} days", ctx.trash_keep_days)
-        }
-        Err(e) => {
-            tracing::warn!(pair = %pair.name, "cannot prune the trash in {}: {e}", trash.dir().display())
-        }
-    }
-    Ok(report)
+    executor.run(actions, report).await;
 }
 
 /// Aborts the recorded multipart uploads (interrupted by a kill, a crash or

@@ -38,6 +38,24 @@ pub struct PlanInput<'a> {
     pub quiet_ms: i64,
     /// Whether the local file system treats `A` and `a` as one name.
     pub folds_case: bool,
+    /// Files the watcher saw closed after writing, with when (Unix ms): one
+    /// not modified since ([`settled`]) is done being written and need
+    /// not wait the quiet period.
+    pub settled: &'a BTreeMap<String, i64>,
+}
+
+/// For passes without watch events ([`PlanInput::settled`]).
+pub static NOTHING_SETTLED: BTreeMap<String, i64> = BTreeMap::new();
+
+/// How far the clock that dates a close may be behind the file's mtime for
+/// the same write (a kernel's coarse timestamps and millisecond rounding).
+const CLOSE_SLACK_MS: i64 = 5;
+
+/// Whether a file last closed after writing at `closed_ms` is still that
+/// version: its mtime is not later than the close (a write after it, by
+/// the same or another writer, dates the file after it).
+pub fn settled(l: &LocalFile, closed_ms: i64) -> bool {
+    l.mtime_ms <= closed_ms.saturating_add(CLOSE_SLACK_MS)
 }
 
 /// One thing to do for one path. Each carries what the snapshots saw, so the
@@ -239,8 +257,11 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         let rc = remote_change(b, r);
         // A file dated in the future never becomes "quiet" by the clock:
         // its date says nothing about a write now, so it does not wait.
+        // Nor does one the watcher saw closed after its last write.
         let quiet = |l: &LocalFile| {
-            input.now_ms - l.mtime_ms >= input.quiet_ms || base::from_the_future(l.mtime_ms, input.now_ms)
+            input.now_ms - l.mtime_ms >= input.quiet_ms
+                || base::from_the_future(l.mtime_ms, input.now_ms)
+                || input.settled.get(path).is_some_and(|&closed| settled(l, closed))
         };
         let p = path.to_string();
         let refresh = || {

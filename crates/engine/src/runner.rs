@@ -3,12 +3,24 @@
 //! of truth, so a lost or overflowed event can delay a change but never hide
 //! it (an overflow or a watch limit triggers a full pass and a warning, and
 //! the bucket poll runs a full pass anyway).
+//!
+//! Events name their paths, and a pass they schedule looks only there (a
+//! dirty pass, [`crate::dirty`]), unless something calls for a full one:
+//! the first pass, the poll, a command, a retry, an overflow, a path the
+//! events cannot name, or anything the dirty pass cannot judge alone. The
+//! executor's own writes come back as events too; a dirty pass finds them
+//! matching their base rows and sends nothing. A file whose last event is
+//! its close after writing does not wait the quiet period.
 
+use crate::dirty::{self, DirtyOutcome, DirtyPath, NameIndex};
 use crate::event::{EventSink, PairEvents, PairStatus};
-use crate::pass::{run_pass, Confirm, PassContext, PassError, PassOptions};
+use crate::keypath::{Side, Unsyncable};
+use crate::pass::{run_pass_with, show_outcome, Confirm, Hints, PassContext, PassError, PassOptions};
 use crate::report::PassReport;
 use notify::RecursiveMode;
-use notify_debouncer_full::{new_debouncer, DebounceEventResult};
+use notify_debouncer_full::{new_debouncer, DebounceEventResult, DebouncedEvent};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -23,19 +35,25 @@ pub struct RunnerConfig {
     pub poll_interval: Duration,
     /// Watch events are gathered for this long before a pass is scheduled.
     pub debounce: Duration,
-    /// A file must be unmodified this long before it is uploaded.
+    /// A file must be unmodified this long before it is uploaded, unless
+    /// the watcher saw it closed after its last write.
     pub quiet: Duration,
     /// Wait before retrying after a failed pass.
     pub retry_after: Duration,
+    /// While files are being removed, passes wait until none was for this
+    /// long: a folder being emptied is judged whole by the delete guards,
+    /// not in slices of one debounce window each.
+    pub settle_removes: Duration,
 }
 
 impl Default for RunnerConfig {
     fn default() -> Self {
         RunnerConfig {
             poll_interval: Duration::from_secs(60),
-            debounce: Duration::from_secs(2),
+            debounce: Duration::from_millis(300),
             quiet: Duration::from_secs(3),
             retry_after: Duration::from_secs(30),
+            settle_removes: Duration::from_secs(2),
         }
     }
 }
@@ -70,6 +88,9 @@ pub enum Command {
 /// A running pair. Dropping the handle cancels the task.
 pub struct PairHandle {
     commands: mpsc::UnboundedSender<Command>,
+    /// What the watcher tells the task (fault tests stand in for it).
+    #[cfg(feature = "fail-points")]
+    signals: mpsc::UnboundedSender<Signal>,
     cancel: CancellationToken,
     status: watch::Receiver<PairStatus>,
     task: Option<JoinHandle<()>>,
@@ -82,6 +103,12 @@ impl PairHandle {
 
     pub fn status(&self) -> PairStatus {
         self.status.borrow().clone()
+    }
+
+    /// Fault tests: as if the watcher's queue overflowed (events were lost).
+    #[cfg(feature = "fail-points")]
+    pub fn simulate_overflow(&self) {
+        let _ = self.signals.send(Signal::Rescan("the change queue overflowed".into()));
     }
 
     /// A receiver that sees every status change.
@@ -154,11 +181,168 @@ fn backoff_warning(waiting: &[String], wait: Duration) -> String {
     )
 }
 
+type PassResult = Result<PassReport, PassError>;
+
 /// Why a pass was scheduled.
 enum Signal {
-    Changed,
+    Changed(Vec<Change>),
     /// Events were lost (queue overflow, watch limit): everything is rescanned.
     Rescan(String),
+}
+
+/// One path a watch event named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Change {
+    /// Relative to the root; `None` for what the events cannot name as a
+    /// path in it (the root itself, a name that is not UTF-8): a full pass
+    /// looks.
+    rel: Option<String>,
+    what: What,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum What {
+    /// Closed after writing, at this wall-clock time (Unix ms).
+    Closed(i64),
+    Modified,
+    /// Removed or moved away.
+    Removed,
+}
+
+/// The paths changed since the last pass took them.
+#[derive(Debug, Default)]
+struct Dirty {
+    paths: BTreeMap<String, DirtyPath>,
+    /// Paths whose last event was their close after writing, and when.
+    settled: BTreeMap<String, i64>,
+    /// Something no path describes changed: the next pass is a full one.
+    full: bool,
+}
+
+impl Dirty {
+    fn note(&mut self, change: Change) {
+        let Some(rel) = change.rel else {
+            self.full = true;
+            return;
+        };
+        match change.what {
+            What::Closed(at) => {
+                self.settled.insert(rel.clone(), at);
+            }
+            What::Modified | What::Removed => {
+                self.settled.remove(&rel);
+            }
+        }
+        self.paths.entry(rel).or_default();
+    }
+
+    /// `rel` is looked at in the bucket too, even if it matches its base.
+    fn force(&mut self, rel: &str) {
+        self.paths.entry(rel.to_string()).or_default().force = true;
+    }
+
+    fn add(&mut self, rel: &str) {
+        self.paths.entry(rel.to_string()).or_default();
+    }
+}
+
+/// The paths of a batch of debounced events, relative to `root`, with what
+/// happened to each, in order. Reads and our own working files are left out.
+fn changes_of(
+    root: &Path,
+    events: &[DebouncedEvent],
+    wall_now_ms: i64,
+    now: std::time::Instant,
+) -> Vec<Change> {
+    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
+    let mut out = Vec::new();
+    for e in events {
+        let at = wall_now_ms - now.saturating_duration_since(e.time).as_millis() as i64;
+        let whats: &[What] = match e.event.kind {
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => &[What::Closed(at)],
+            // Every scan opens each folder; a read changes nothing.
+            EventKind::Access(_) | EventKind::Other => continue,
+            EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From)) => &[What::Removed],
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
+                // From, then to.
+                for (i, p) in e.event.paths.iter().enumerate() {
+                    let what = if i == 0 { What::Removed } else { What::Modified };
+                    push(&mut out, root, p, what);
+                }
+                continue;
+            }
+            // A rename of which only one end is known: gone or arrived.
+            EventKind::Modify(ModifyKind::Name(RenameMode::Any | RenameMode::Other)) | EventKind::Any => {
+                &[What::Removed, What::Modified]
+            }
+            EventKind::Create(_) | EventKind::Modify(_) => &[What::Modified],
+        };
+        for p in &e.event.paths {
+            for &what in whats {
+                push(&mut out, root, p, what);
+            }
+        }
+    }
+    out
+}
+
+fn push(out: &mut Vec<Change>, root: &Path, path: &Path, what: What) {
+    if is_own_file(path) {
+        return;
+    }
+    let rel = match path.strip_prefix(root) {
+        Ok(r) if r.as_os_str().is_empty() => None,
+        Ok(r) => r.to_str().map(str::to_string),
+        Err(_) => None,
+    };
+    out.push(Change { rel, what });
+}
+
+/// The current wall-clock time, Unix ms: what file mtimes are compared with.
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The instant of a wall-clock time `at_ms` (the pass's clock), at least now.
+fn instant_at(ctx: &PassContext, at_ms: i64) -> Instant {
+    let ahead = (at_ms - ctx.clock.now_ms()).max(0) as u64;
+    Instant::now() + Duration::from_millis(ahead) + READY_MARGIN
+}
+
+/// Past the time a deferred file becomes quiet, before it is looked at again.
+const READY_MARGIN: Duration = Duration::from_millis(20);
+
+/// A dirty pass reports on its scopes; the pair's issues elsewhere (names
+/// that cannot sync, unreadable folders) are those the passes before saw.
+fn with_issues_elsewhere(
+    mut report: PassReport,
+    issues: &(Vec<Unsyncable>, Vec<String>),
+    scopes: &[String],
+    prefix: &str,
+) -> PassReport {
+    let outside = |rel: &str| !scopes.iter().any(|s| dirty::within(rel, s));
+    report.unsyncable.extend(
+        issues
+            .0
+            .iter()
+            .filter(|u| match u.side {
+                Side::Local => outside(&u.name),
+                Side::Remote => outside(u.name.strip_prefix(prefix).unwrap_or(&u.name)),
+            })
+            .cloned(),
+    );
+    report.unreadable.extend(issues.1.iter().filter(|u| outside(u)).cloned());
+    report.sort();
+    report.unsyncable.dedup();
+    report.unreadable.dedup();
+    report
 }
 
 /// Starts the pair's task. `paused` pairs wait for [`Command::Resume`].
@@ -177,23 +361,45 @@ pub fn spawn(mut ctx: PassContext, config: RunnerConfig, paused: bool) -> PairHa
     });
     ctx.quiet_ms = config.quiet.as_millis() as i64;
     let (commands, rx) = mpsc::unbounded_channel();
+    let (signal_tx, signals) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(run(ctx, config, rx, cancel.clone(), paused, status_tx));
-    PairHandle { commands, cancel, status: status_rx, task: Some(task) }
+    #[cfg(feature = "fail-points")]
+    let injected = signal_tx.clone();
+    let task = tokio::spawn(run(ctx, config, rx, (signal_tx, signals), cancel.clone(), paused, status_tx));
+    PairHandle {
+        commands,
+        #[cfg(feature = "fail-points")]
+        signals: injected,
+        cancel,
+        status: status_rx,
+        task: Some(task),
+    }
 }
 
 async fn run(
     ctx: PassContext,
     config: RunnerConfig,
     mut commands: mpsc::UnboundedReceiver<Command>,
+    (signal_tx, mut signals): (mpsc::UnboundedSender<Signal>, mpsc::UnboundedReceiver<Signal>),
     cancel: CancellationToken,
     mut paused: bool,
     status: Arc<watch::Sender<PairStatus>>,
 ) {
     let events = ctx.events.clone();
-    let (signal_tx, mut signals) = mpsc::unbounded_channel();
     let _watcher = watch_root(&ctx, config.debounce, signal_tx, &events);
-    let mut next_pass = (!paused).then(Instant::now);
+    // The poll (and commands, retries): full passes.
+    let mut next_full = (!paused).then(Instant::now);
+    // Watch events: passes over the paths they named.
+    let mut next_dirty: Option<Instant> = None;
+    let mut dirty = Dirty::default();
+    // What the last full pass saw of every name; `None` until one ran.
+    let mut index: Option<NameIndex> = None;
+    // Names that cannot sync and unreadable folders, as last reported.
+    let mut issues: (Vec<Unsyncable>, Vec<String>) = Default::default();
+    // Paths the last pass left waiting for something other than quiet:
+    // an event there looks at the bucket too.
+    let mut waiting: BTreeSet<String> = BTreeSet::new();
+    let mut last_removal: Option<Instant> = None;
     let mut first = true;
     let mut confirm: Option<Confirm> = None;
     // While a list of deletes waits: when to look whether it was decided.
@@ -203,14 +409,16 @@ async fn run(
         events.status(PairStatus::Paused);
     }
     loop {
-        let due = next_pass.filter(|_| !paused);
+        let hold = last_removal.map(|t| t + config.settle_removes);
+        let due = earliest(next_full, next_dirty).filter(|_| !paused).map(|t| hold.map_or(t, |h| t.max(h)));
         tokio::select! {
             _ = cancel.cancelled() => break,
             command = commands.recv() => match command {
                 None => break,
                 Some(Command::SyncNow) => {
                     backoff.reset();
-                    next_pass = Some(Instant::now());
+                    last_removal = None;
+                    next_full = Some(Instant::now());
                 }
                 Some(Command::Pause) => {
                     paused = true;
@@ -218,45 +426,127 @@ async fn run(
                 }
                 Some(Command::Resume) => {
                     paused = false;
-                    next_pass = Some(Instant::now());
+                    next_full = Some(Instant::now());
                 }
                 // The pass checks the id against the list still waiting.
                 Some(Command::ConfirmDeletes { set }) => {
                     confirm = Some(Confirm::Set(set));
-                    next_pass = Some(Instant::now());
+                    next_full = Some(Instant::now());
                 }
                 Some(Command::KeepFiles { set }) => {
                     keep_files(&ctx, &set);
-                    next_pass = Some(Instant::now());
+                    next_full = Some(Instant::now());
                 }
             },
             _ = sleep_until(decision_check) => {
                 if decided(&ctx) {
                     decision_check = None;
-                    next_pass = Some(Instant::now());
+                    next_full = Some(Instant::now());
                 } else {
                     decision_check = Some(Instant::now() + DECISION_POLL);
                 }
             }
             Some(signal) = signals.recv() => {
-                if let Signal::Rescan(why) = signal {
-                    events.warning(format!("{why}; rescanning the whole folder"));
+                let now = Instant::now();
+                match signal {
+                    Signal::Rescan(why) => {
+                        events.warning(format!("{why}; rescanning the whole folder"));
+                        dirty.full = true;
+                    }
+                    Signal::Changed(changes) => {
+                        for change in changes {
+                            if change.what == What::Removed {
+                                last_removal = Some(now);
+                            }
+                            let force = change.rel.as_ref().is_some_and(|r| waiting.contains(r));
+                            let rel = change.rel.clone();
+                            dirty.note(change);
+                            if let (true, Some(rel)) = (force, rel) {
+                                dirty.force(&rel);
+                            }
+                        }
+                    }
                 }
                 backoff.reset();
-                let soon = Instant::now();
-                next_pass = Some(next_pass.map_or(soon, |t| t.min(soon)));
+                next_dirty = Some(next_dirty.map_or(now, |t| t.min(now)));
             }
             _ = sleep_until(due) => {
-                let opts = PassOptions { confirm: confirm.take(), recover_uploads: first };
-                let result = tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    r = run_pass(&ctx, opts) => r,
-                };
-                first = false;
+                let started = Instant::now();
+                let taken = std::mem::take(&mut dirty);
+                next_dirty = None;
+                let hints = Hints { settled: taken.settled, index: true };
+                let mut full = taken.full
+                    || confirm.is_some()
+                    || next_full.is_some_and(|t| t <= started)
+                    || taken.paths.is_empty();
+                // The result, and a dirty pass's files deferred as still being
+                // written, with when the first of them is quiet.
+                let mut ran: Option<(PassResult, Vec<String>, Option<i64>)> = None;
+                if let (false, Some(idx)) = (full, index.as_mut()) {
+                    let outcome = tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        r = dirty::run_dirty_pass(&ctx, &taken.paths, &hints, idx) => r,
+                    };
+                    tracing::debug!(
+                        pair = %ctx.pair.name,
+                        paths = taken.paths.len(),
+                        "dirty pass: {} in {} ms",
+                        match &outcome {
+                            Ok(DirtyOutcome::Clean) => "nothing changed",
+                            Ok(DirtyOutcome::Deferred { .. }) => "deferred",
+                            Ok(DirtyOutcome::NeedsFull(_)) => "a full pass instead",
+                            Ok(DirtyOutcome::Done(_)) => "done",
+                            Err(_) => "failed",
+                        },
+                        started.elapsed().as_millis()
+                    );
+                    match outcome {
+                        Ok(DirtyOutcome::Clean) => {}
+                        Ok(DirtyOutcome::Deferred { waiting: still, ready_ms }) => {
+                            for p in &still {
+                                dirty.add(p);
+                            }
+                            next_dirty = earliest(next_dirty, Some(instant_at(&ctx, ready_ms)));
+                        }
+                        Ok(DirtyOutcome::NeedsFull(why)) => {
+                            tracing::debug!(pair = %ctx.pair.name, "full pass instead of a dirty one: {why}");
+                            full = true;
+                        }
+                        Ok(DirtyOutcome::Done(done)) => {
+                            let done = *done;
+                            let prefix = &ctx.pair.prefix;
+                            let report = with_issues_elsewhere(done.report, &issues, &done.scopes, prefix);
+                            ran = Some((Ok(report), done.deferred, done.ready_ms));
+                        }
+                        Err(e) => ran = Some((Err(e), Vec::new(), None)),
+                    }
+                    if let Some((result, ..)) = &ran {
+                        show_outcome(&ctx, result);
+                    }
+                } else {
+                    full = true;
+                }
+                if full {
+                    let opts = PassOptions { confirm: confirm.take(), recover_uploads: first };
+                    let (result, seen) = tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        r = run_pass_with(&ctx, opts, &hints) => r,
+                    };
+                    first = false;
+                    if seen.is_some() {
+                        index = seen;
+                    }
+                    // The poll keeps its beat from pass start to pass start.
+                    next_full = Some((started + config.poll_interval).max(Instant::now() + MIN_BACKOFF));
+                    ran = Some((result, Vec::new(), None));
+                }
+                let Some((result, deferred, ready_ms)) = ran else { continue };
                 let now = Instant::now();
                 decision_check =
                     matches!(&result, Err(PassError::NeedsConfirmation(_))).then(|| now + DECISION_POLL);
                 if let Ok(report) = &result {
+                    issues = (report.unsyncable.clone(), report.unreadable.clone());
+                    waiting = report.waiting.iter().filter(|p| !deferred.contains(p)).cloned().collect();
                     events.pass_finished(report.clone());
                 }
                 if !matches!(&result, Ok(r) if !r.waiting.is_empty()) {
@@ -264,38 +554,63 @@ async fn run(
                 }
                 let wrote_locally =
                     matches!(&result, Ok(r) if !r.downloaded.is_empty() || !r.conflicts.is_empty());
-                next_pass = match result {
+                let downloaded = match &result {
+                    Ok(r) if r.conflicts.is_empty() => r.downloaded.clone(),
+                    _ => Vec::new(),
+                };
+                match result {
                     // Revoked keys, a missing bucket: every pass would fail
                     // alike until the user acts (sync now, resume).
-                    Ok(report) if report.errors.iter().any(|e| e.kind.stops_pair()) => None,
+                    Ok(report) if report.errors.iter().any(|e| e.kind.stops_pair()) => next_full = None,
                     Ok(report) if !report.waiting.is_empty() => {
                         let (wait, backing_off) = backoff.after(&report, config.quiet, config.poll_interval);
                         if backing_off {
                             events.warning(backoff_warning(&report.waiting, wait));
                         }
-                        Some(now + wait)
+                        for p in &report.waiting {
+                            match deferred.contains(p) {
+                                true => dirty.add(p),
+                                false => dirty.force(p),
+                            }
+                        }
+                        let mut at = now + wait;
+                        if let Some(ready) = ready_ms {
+                            at = at.min(instant_at(&ctx, ready));
+                        }
+                        next_dirty = earliest(next_dirty, Some(at));
                     }
-                    Ok(report) if !report.errors.is_empty() => Some(now + config.retry_after),
-                    Ok(_) => Some(now + config.poll_interval),
+                    Ok(report) if !report.errors.is_empty() => {
+                        next_full = earliest(next_full, Some(now + config.retry_after))
+                    }
+                    Ok(_) => {}
                     // Waits for the user: confirm, or sync now after fixing things.
-                    Err(PassError::NeedsConfirmation(_)) => None,
+                    Err(PassError::NeedsConfirmation(_)) => next_full = None,
                     Err(e) if e.kind().is_some_and(|k| k.retryable() && !k.stops_pair()) => {
-                        Some(now + config.retry_after)
+                        next_full = earliest(next_full, Some(now + config.retry_after))
                     }
-                    Err(_) => None,
-                };
+                    Err(_) => next_full = None,
+                }
                 // notify-debouncer-full drops a file created and removed
                 // inside one debounce window: a user's delete right after
-                // our download lands makes no event at all. One look once
-                // the window is over sees it (usually merged with the pass
-                // our own rename's event schedules anyway).
+                // our download lands makes no event at all. One look at
+                // those paths once the window is over sees it (the files
+                // still as downloaded: no request); after a conflict, a
+                // full look.
                 if wrote_locally {
                     let look = now + config.debounce + LOOK_AGAIN_MARGIN;
-                    next_pass = next_pass.map(|t| t.min(look));
+                    if downloaded.is_empty() {
+                        next_full = earliest(next_full, Some(look));
+                    } else {
+                        for p in &downloaded {
+                            dirty.add(p);
+                        }
+                        next_dirty = earliest(next_dirty, Some(look));
+                    }
                 }
                 // An error status says when the runner tries again by itself.
                 let shown = status.borrow().clone();
-                if let (PairStatus::Error { kind, message, .. }, Some(at)) = (shown, next_pass) {
+                let next = earliest(next_full, next_dirty);
+                if let (PairStatus::Error { kind, message, .. }, Some(at)) = (shown, next) {
                     let wait = at.saturating_duration_since(now).as_millis() as i64;
                     events.status(PairStatus::Error { kind, message, retry_at_ms: Some(ctx.clock.now_ms() + wait) });
                 }
@@ -336,14 +651,6 @@ async fn sleep_until(due: Option<Instant>) {
     }
 }
 
-/// Whether a watch event may mean a user's file changed: not a mere read,
-/// and not only about the app's own working files.
-fn changes_user_files(event: &notify::Event) -> bool {
-    use notify::event::{AccessKind, AccessMode, EventKind};
-    let is_read = matches!(event.kind, EventKind::Access(a) if a != AccessKind::Close(AccessMode::Write));
-    !is_read && event.paths.iter().any(|p| !is_own_file(p))
-}
-
 /// Whether `path` is one of the app's own working files inside a root.
 fn is_own_file(path: &std::path::Path) -> bool {
     path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(".bucketsync-"))
@@ -360,6 +667,7 @@ fn watch_root(
     signals: mpsc::UnboundedSender<Signal>,
     events: &PairEvents,
 ) -> Option<Watcher> {
+    let root = ctx.pair.root.clone();
     let handler = move |result: DebounceEventResult| {
         let signal = match result {
             Ok(list) if list.iter().any(|e| e.need_rescan()) => {
@@ -368,8 +676,13 @@ fn watch_root(
             // Our own temp and probe files (`.bucketsync-*`) change during
             // every pass; reacting to them would schedule passes forever.
             // Reads (our own scan opens every folder) change nothing either.
-            Ok(list) if !list.iter().any(|e| changes_user_files(&e.event)) => return,
-            Ok(_) => Signal::Changed,
+            Ok(list) => {
+                let changes = changes_of(&root, &list, wall_ms(), std::time::Instant::now());
+                if changes.is_empty() {
+                    return;
+                }
+                Signal::Changed(changes)
+            }
             Err(errors) => Signal::Rescan(format!(
                 "watching failed ({})",
                 errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
@@ -403,21 +716,77 @@ fn watch_root(
 
 #[cfg(test)]
 mod tests {
-    use super::{changes_user_files, is_own_file};
-    use notify::event::{AccessKind, AccessMode, CreateKind, EventKind};
+    use super::{changes_of, is_own_file, Change, Dirty, What};
+    use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RemoveKind, RenameMode};
+    use notify_debouncer_full::DebouncedEvent;
     use std::path::{Path, PathBuf};
+    use std::time::{Duration, Instant};
 
-    fn event(kind: EventKind, path: &str) -> notify::Event {
-        notify::Event::new(kind).add_path(PathBuf::from(path))
+    fn event(kind: EventKind, paths: &[&str], time: Instant) -> DebouncedEvent {
+        let mut e = notify::Event::new(kind);
+        for p in paths {
+            e = e.add_path(PathBuf::from(p));
+        }
+        DebouncedEvent::new(e, time)
+    }
+
+    fn change(rel: &str, what: What) -> Change {
+        Change { rel: Some(rel.into()), what }
     }
 
     #[test]
-    fn reads_do_not_schedule_passes_but_writes_do() {
-        // every scan opens each folder: that must not look like a change
-        assert!(!changes_user_files(&event(EventKind::Access(AccessKind::Open(AccessMode::Any)), "/r/d")));
-        assert!(changes_user_files(&event(EventKind::Access(AccessKind::Close(AccessMode::Write)), "/r/a")));
-        assert!(changes_user_files(&event(EventKind::Create(CreateKind::File), "/r/a")));
-        assert!(!changes_user_files(&event(EventKind::Create(CreateKind::File), "/r/.bucketsync-tmp-1")));
+    fn reads_and_own_files_are_no_changes_writes_and_closes_are() {
+        let now = Instant::now();
+        let events = [
+            // every scan opens each folder: that must not look like a change
+            event(EventKind::Access(AccessKind::Open(AccessMode::Any)), &["/r/d"], now),
+            event(EventKind::Create(CreateKind::File), &["/r/.bucketsync-tmp-1"], now),
+            event(EventKind::Create(CreateKind::File), &["/r/d/a"], now),
+            event(
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                &["/r/d/a"],
+                now - Duration::from_millis(300),
+            ),
+        ];
+        let changes = changes_of(Path::new("/r"), &events, 10_000, now);
+        assert_eq!(changes, [change("d/a", What::Modified), change("d/a", What::Closed(9_700))]);
+    }
+
+    #[test]
+    fn renames_name_both_ends_and_the_root_itself_means_everything() {
+        let now = Instant::now();
+        let events = [
+            event(EventKind::Modify(ModifyKind::Name(RenameMode::Both)), &["/r/old", "/r/new"], now),
+            event(EventKind::Remove(RemoveKind::Folder), &["/r/gone"], now),
+            event(EventKind::Remove(RemoveKind::Folder), &["/r"], now),
+            event(EventKind::Create(CreateKind::File), &["/elsewhere/x"], now),
+        ];
+        let changes = changes_of(Path::new("/r"), &events, 0, now);
+        assert_eq!(
+            changes,
+            [
+                change("old", What::Removed),
+                change("new", What::Modified),
+                change("gone", What::Removed),
+                Change { rel: None, what: What::Removed },
+                Change { rel: None, what: What::Modified },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_is_settled_only_while_its_last_event_is_its_close() {
+        let mut d = Dirty::default();
+        d.note(change("a", What::Modified));
+        d.note(change("a", What::Closed(5)));
+        d.note(change("b", What::Closed(5)));
+        d.note(change("b", What::Modified));
+        assert_eq!(d.settled.into_iter().collect::<Vec<_>>(), [("a".to_string(), 5)]);
+        assert_eq!(d.paths.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(!d.full);
+        let mut d = Dirty::default();
+        d.note(Change { rel: None, what: What::Modified });
+        assert!(d.full, "what no path describes is a full pass");
     }
 
     #[test]

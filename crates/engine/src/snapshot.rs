@@ -109,8 +109,38 @@ pub fn scan_local_with(
     let mut snap = LocalSnapshot::default();
     let listing =
         std::fs::read_dir(root).map_err(|source| ScanError::RootUnreadable { path: root.into(), source })?;
+    walk(root, rules, entries, vec![(String::new(), entries("", listing))], &mut snap)?;
+    Ok(snap)
+}
+
+/// Scans the folder `dir` (relative, not the root) and everything below
+/// it, as [`scan_local`] would see that part of the tree: a pass over one
+/// changed folder. The caller has checked that `dir` is a folder (not a
+/// link) inside the root and not ignored; a `dir` that cannot be listed is
+/// recorded as unreadable, like any folder of a full scan.
+pub fn scan_below(root: &Path, dir: &str, rules: &IgnoreRules) -> LocalSnapshot {
+    let mut snap = LocalSnapshot::default();
+    let entries: &dyn Fn(&str, std::fs::ReadDir) -> Entries = &|_, e| Box::new(e) as Entries;
+    match std::fs::read_dir(root.join(dir)) {
+        Ok(listing) => {
+            let start = vec![(format!("{dir}/"), entries(dir, listing))];
+            // Only a failure in the root stops a walk, and this one starts below it.
+            walk(root, rules, entries, start, &mut snap).expect("a walk below the root does not fail");
+        }
+        Err(_) => snap.unreadable.push(dir.to_string()),
+    }
+    snap
+}
+
+/// The walk of [`scan_local_with`] from the folders on `stack`.
+fn walk(
+    root: &Path,
+    rules: &IgnoreRules,
+    entries: &dyn Fn(&str, std::fs::ReadDir) -> Entries,
+    mut stack: Vec<(String, Entries)>,
+    snap: &mut LocalSnapshot,
+) -> Result<(), ScanError> {
     // Folders are kept as `rel/` (`""` for the root), so a name appends directly.
-    let mut stack: Vec<(String, Entries)> = vec![(String::new(), entries("", listing))];
     while let Some((dir_rel, mut entries_of_dir)) = stack.pop() {
         let mut pending = Vec::new();
         loop {
@@ -184,7 +214,7 @@ pub fn scan_local_with(
     }
     snap.unsyncable.sort();
     snap.unreadable.sort();
-    Ok(snap)
+    Ok(())
 }
 
 /// A file's stat as the engine records it (no hash yet).
@@ -204,12 +234,41 @@ pub async fn list_remote(
     prefix: &str,
     rules: &IgnoreRules,
 ) -> Result<RemoteSnapshot, RemoteError> {
+    list_keys(remote, prefix, prefix, rules).await
+}
+
+/// Lists the objects at relative path `rel` and below it (`rel/...`), as
+/// [`list_remote`] would see that part of the prefix: one LIST with the
+/// key as its prefix (a few pages for a big folder), not the whole prefix.
+pub async fn list_remote_below(
+    remote: &dyn Remote,
+    prefix: &str,
+    rel: &str,
+    rules: &IgnoreRules,
+) -> Result<RemoteSnapshot, RemoteError> {
+    let key = keypath::key_for(prefix, rel);
+    let mut snap = list_keys(remote, &key, prefix, rules).await?;
+    // The key as a prefix also lists its neighbours (`rel.txt`, `relx/`).
+    let below = |rest: &str| rest == rel || rest.strip_prefix(rel).is_some_and(|r| r.starts_with('/'));
+    snap.files.retain(|p, _| below(p));
+    snap.unsyncable.retain(|u| u.name.strip_prefix(prefix).is_some_and(below));
+    Ok(snap)
+}
+
+/// Lists the keys starting with `list_prefix` (the pair's `prefix` or a
+/// longer one), named relative to the pair's `prefix`.
+async fn list_keys(
+    remote: &dyn Remote,
+    list_prefix: &str,
+    prefix: &str,
+    rules: &IgnoreRules,
+) -> Result<RemoteSnapshot, RemoteError> {
     let mut snap = RemoteSnapshot::default();
     let mut token = None;
     loop {
-        let page = remote.list_page(prefix, token).await?;
+        let page = remote.list_page(list_prefix, token).await?;
         for o in page.objects {
-            if !o.key.starts_with(prefix) {
+            if !o.key.starts_with(list_prefix) {
                 continue; // never ours
             }
             match keypath::relative_from_key(prefix, &o.key, o.size) {
@@ -419,6 +478,7 @@ mod tests {
             device: "d",
             quiet_ms: 0,
             folds_case: false,
+            settled: &crate::plan::NOTHING_SETTLED,
         })
     }
 

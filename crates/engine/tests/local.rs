@@ -408,6 +408,7 @@ async fn a_blocked_download_backs_off_until_something_changes() {
         debounce: Duration::from_millis(100),
         quiet: Duration::ZERO,
         retry_after: Duration::from_secs(3600),
+        settle_removes: Duration::from_millis(100),
     };
     let handle = runner::spawn(ctx, config, false);
     let backoffs = || -> Vec<String> {

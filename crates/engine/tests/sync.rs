@@ -584,6 +584,7 @@ fn quiet_runner(debounce_ms: u64) -> bucketsync_engine::runner::RunnerConfig {
         debounce: std::time::Duration::from_millis(debounce_ms),
         quiet: std::time::Duration::ZERO,
         retry_after: std::time::Duration::from_secs(3600),
+        settle_removes: std::time::Duration::from_millis(debounce_ms),
     }
 }
 
@@ -683,6 +684,161 @@ async fn a_delete_right_after_a_download_is_seen_before_the_poll() {
     })
     .await;
     handle.stop().await;
+}
+
+/// A runner over `dev` whose remote counts its listings; returns once
+/// its first (full) pass converged, with the listing record cleared.
+async fn watched(
+    dev: &mut Device,
+    config: bucketsync_engine::runner::RunnerConfig,
+) -> (bucketsync_engine::runner::PairHandle, Arc<Hooked>) {
+    use bucketsync_engine::event::PairStatus;
+    let hooked = Arc::new(Hooked::new(dev.ctx.remote.clone()));
+    dev.ctx.remote = hooked.clone();
+    let handle = bucketsync_engine::runner::spawn(dev.ctx.clone(), config, false);
+    let mut rx = handle.watch_status();
+    wait_until(&mut rx, "the first pass", async |s| matches!(s, PairStatus::Idle { last_sync_ms: Some(_) }))
+        .await;
+    assert_eq!(*hooked.lists.lock().unwrap(), [PREFIX], "the first pass lists the whole prefix, once");
+    hooked.lists.lock().unwrap().clear();
+    (handle, hooked)
+}
+
+/// The prefixes listed since the record was last cleared.
+fn listed(hooked: &Hooked) -> Vec<String> {
+    hooked.lists.lock().unwrap().clone()
+}
+
+/// Issue 10: a change the watcher names is synced by a pass over that path
+/// alone, a LIST with its key as the prefix: no stat of the whole folder's
+/// worth of paths decides anything, no listing of the whole prefix. The
+/// quiet period is an hour here: the files go up at once because the
+/// watcher saw each closed after its last write.
+#[tokio::test]
+async fn a_watched_change_is_synced_by_a_pass_over_its_path_alone() {
+    use bucketsync_engine::event::PairStatus;
+    let (mut dev, other, _) = synced_four("dirty-file").await;
+    let config = bucketsync_engine::runner::RunnerConfig {
+        quiet: std::time::Duration::from_secs(3600),
+        ..quiet_runner(100)
+    };
+    let (handle, hooked) = watched(&mut dev, config).await;
+    dev.write("a.txt", "alpha, edited");
+    dev.write("d/new.txt", "new in d");
+    let mut rx = handle.watch_status();
+    wait_until(&mut rx, "both changes are in the bucket", async |s| {
+        matches!(s, PairStatus::Idle { .. })
+            && other.get("a.txt").await.as_deref() == Some(&b"alpha, edited"[..])
+            && other.get("d/new.txt").await.as_deref() == Some(&b"new in d"[..])
+    })
+    .await;
+    let lists = listed(&hooked);
+    assert!(!lists.is_empty());
+    for l in &lists {
+        assert!(
+            [format!("{PREFIX}a.txt"), format!("{PREFIX}d/new.txt")].contains(l),
+            "only the changed keys are listed: {lists:?}"
+        );
+    }
+    handle.stop().await;
+    dev.assert_quiet().await;
+}
+
+/// Issue 10: a folder that appears is one scope: scanned below it, listed
+/// with its key as the prefix.
+#[tokio::test]
+async fn a_new_folder_is_synced_by_a_pass_over_that_folder() {
+    use bucketsync_engine::event::PairStatus;
+    let (mut dev, other, _) = synced_four("dirty-folder").await;
+    let (handle, hooked) = watched(&mut dev, quiet_runner(100)).await;
+    dev.write("photos/2024/beach.jpg", "sand");
+    dev.write("photos/2024/dunes.jpg", "more sand");
+    dev.write("photos/cover.jpg", "a cover");
+    let mut rx = handle.watch_status();
+    wait_until(&mut rx, "the folder is in the bucket", async |s| {
+        let keys = other.keys().await;
+        matches!(s, PairStatus::Idle { .. })
+            && ["photos/2024/beach.jpg", "photos/2024/dunes.jpg", "photos/cover.jpg"]
+                .iter()
+                .all(|k| keys.contains(&k.to_string()))
+    })
+    .await;
+    let lists = listed(&hooked);
+    assert!(lists.iter().all(|l| l.starts_with(&format!("{PREFIX}photos"))), "{lists:?}");
+    handle.stop().await;
+    dev.assert_quiet().await;
+}
+
+/// Issue 10: a pass over changed paths decides nothing about a path it did
+/// not look at. `ghost.txt` has a base row and an object but no local file
+/// (deleted where the watcher never saw it): the pass over `d/new.txt`
+/// leaves it alone; the full pass of "sync now" sees it and deletes it.
+#[tokio::test]
+async fn a_dirty_pass_never_deletes_what_it_did_not_look_at() {
+    use bucketsync_engine::event::PairStatus;
+    use bucketsync_engine::runner::Command;
+    use bucketsync_store::{BaselineRow, LocalFile};
+    let (mut dev, other, _) = synced_four("dirty-no-delete").await;
+    let (handle, hooked) = watched(&mut dev, quiet_runner(100)).await;
+    other.put("ghost.txt", "synced once").await;
+    let object = other.0.head(&format!("{PREFIX}ghost.txt")).await.unwrap();
+    let row = BaselineRow {
+        path: "ghost.txt".into(),
+        local: LocalFile { size: object.size, mtime_ms: 1_000, inode: 0, hash: None },
+        remote_etag: object.etag.clone(),
+        remote_size: object.size,
+        remote_mtime_ms: None,
+        synced_ms: 100_000,
+    };
+    dev.ctx.store.lock().unwrap().put_baseline(dev.ctx.pair.id, &row).unwrap();
+
+    dev.write("d/new.txt", "new in d");
+    let mut rx = handle.watch_status();
+    wait_until(&mut rx, "d/new.txt is in the bucket", async |s| {
+        matches!(s, PairStatus::Idle { .. }) && other.get("d/new.txt").await.is_some()
+    })
+    .await;
+    assert!(other.keys().await.contains(&"ghost.txt".to_string()), "a path no pass looked at was deleted");
+    assert!(!listed(&hooked).contains(&PREFIX.to_string()), "the pass over d/new.txt was a full one");
+
+    handle.send(Command::SyncNow);
+    wait_until(&mut rx, "the full pass deletes ghost.txt", async |s| {
+        matches!(s, PairStatus::Idle { .. }) && !other.keys().await.contains(&"ghost.txt".to_string())
+    })
+    .await;
+    handle.stop().await;
+    dev.assert_quiet().await;
+}
+
+/// Issue 10: when the watcher's queue overflows, events were lost, so the
+/// next pass is a full one (here it finds an object no event could name).
+/// The download it makes comes back as watch events; the pass over them
+/// finds the file as downloaded and lists nothing for it.
+#[cfg(feature = "fail-points")]
+#[tokio::test]
+async fn an_overflowed_watch_queue_falls_back_to_a_full_pass() {
+    use bucketsync_engine::event::PairStatus;
+    let (mut dev, other, _) = synced_four("overflow").await;
+    let (handle, hooked) = watched(&mut dev, quiet_runner(100)).await;
+    other.put("from-elsewhere.txt", "theirs").await;
+    handle.simulate_overflow();
+    let mut rx = handle.watch_status();
+    wait_until(&mut rx, "the full pass downloads from-elsewhere.txt", async |s| {
+        matches!(s, PairStatus::Idle { .. }) && dev.read("from-elsewhere.txt").is_some()
+    })
+    .await;
+    assert_eq!(listed(&hooked), [PREFIX], "one full listing");
+    hooked.lists.lock().unwrap().clear();
+
+    dev.write("d/after.txt", "written after the download");
+    wait_until(&mut rx, "d/after.txt is in the bucket", async |s| {
+        matches!(s, PairStatus::Idle { .. }) && other.get("d/after.txt").await.is_some()
+    })
+    .await;
+    let lists = listed(&hooked);
+    assert!(lists.iter().all(|l| *l == format!("{PREFIX}d/after.txt")), "{lists:?}");
+    handle.stop().await;
+    dev.assert_quiet().await;
 }
 
 /// Issue 8, point 6: a confirmation applies to the deletes that were shown,

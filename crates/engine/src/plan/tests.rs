@@ -99,6 +99,7 @@ fn run(mode: Mode, with_base: bool, l: S, r: S) -> Plan {
         device: "laptop",
         quiet_ms: 0,
         folds_case: false,
+        settled: &crate::plan::NOTHING_SETTLED,
     })
 }
 
@@ -230,6 +231,7 @@ fn conflict_copy_is_named_beside_the_original_and_avoids_taken_names() {
         device: "laptop",
         quiet_ms: 0,
         folds_case: false,
+        settled: &crate::plan::NOTHING_SETTLED,
     });
     let conflict = p.actions.iter().find_map(|a| match a {
         Action::Conflict { copy, .. } => Some(copy.as_str()),
@@ -263,6 +265,7 @@ fn racily_clean_files_are_judged_by_their_hash() {
             device: "d",
             quiet_ms: 0,
             folds_case: false,
+            settled: &crate::plan::NOTHING_SETTLED,
         })
     };
     assert_eq!(run(&stat_same("edit"), 150).actions.iter().map(kind).collect::<Vec<_>>(), ["upload"]);
@@ -296,9 +299,44 @@ fn files_still_being_written_wait() {
         device: "d",
         quiet_ms: 2000,
         folds_case: false,
+        settled: &crate::plan::NOTHING_SETTLED,
     });
     assert!(p.actions.is_empty());
     assert_eq!(p.waiting, ["f"]);
+}
+
+/// A file the watcher saw closed after its last write is done: it uploads
+/// inside the quiet period. One written again after that close (its mtime
+/// is later) still waits, as does one never seen closed.
+#[test]
+fn files_closed_after_writing_do_not_wait() {
+    let base = BTreeMap::new();
+    let at = |mtime_ms| LocalFile { size: 1, mtime_ms, inode: 1, hash: None };
+    let local = LocalSnapshot {
+        files: [
+            ("closed".to_string(), at(NOW - 500)),
+            ("written-again".to_string(), at(NOW - 100)),
+            ("open".to_string(), at(NOW - 500)),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let settled: BTreeMap<String, i64> =
+        [("closed".to_string(), NOW - 400), ("written-again".to_string(), NOW - 400)].into();
+    let remote = RemoteSnapshot::default();
+    let p = plan(&PlanInput {
+        base: &base,
+        local: &local,
+        remote: &remote,
+        mode: Mode::TwoWay,
+        now_ms: NOW,
+        device: "d",
+        quiet_ms: 3000,
+        folds_case: false,
+        settled: &settled,
+    });
+    assert_eq!(p.actions.iter().map(|a| a.path()).collect::<Vec<_>>(), ["closed"]);
+    assert_eq!(p.waiting, ["open", "written-again"]);
 }
 
 /// A file dated far in the future is no file being written: it uploads
@@ -322,6 +360,7 @@ fn files_from_the_future_upload_with_a_warning() {
         device: "d",
         quiet_ms: 3000,
         folds_case: false,
+        settled: &crate::plan::NOTHING_SETTLED,
     });
     assert_eq!(p.actions.iter().map(|a| a.path()).collect::<Vec<_>>(), ["future"]);
     assert_eq!(p.waiting, ["skewed"]);
@@ -356,6 +395,7 @@ fn unknown_and_colliding_paths_are_never_decided() {
         device: "d",
         quiet_ms: 0,
         folds_case: false,
+        settled: &crate::plan::NOTHING_SETTLED,
     });
     assert!(p.actions.is_empty(), "{:?}", p.actions);
     let names: Vec<_> = p.unsyncable.iter().map(|u| u.name.as_str()).collect();
@@ -389,6 +429,7 @@ fn every_spelling_of_an_unreadable_folder_protects_what_is_below() {
             device: "d",
             quiet_ms: 0,
             folds_case: false,
+            settled: &crate::plan::NOTHING_SETTLED,
         });
         let paths: Vec<_> = p.actions.iter().map(|a| a.path()).collect();
         assert_eq!(paths, decided, "unreadable {unreadable:?}: {:?}", p.actions);
@@ -435,6 +476,7 @@ fn nothing_at_or_below_an_unsyncable_local_name_is_decided() {
         device: "d",
         quiet_ms: 0,
         folds_case: false,
+        settled: &crate::plan::NOTHING_SETTLED,
     });
     assert!(p.actions.is_empty(), "{:?}", p.actions);
 }
@@ -615,6 +657,7 @@ impl World {
             device: "dev",
             quiet_ms: 0,
             folds_case: false,
+            settled: &crate::plan::NOTHING_SETTLED,
         })
     }
 
@@ -832,6 +875,7 @@ fn an_emptied_file_with_its_old_mtime_is_not_uploaded() {
             device: "laptop",
             quiet_ms: 0,
             folds_case: false,
+            settled: &crate::plan::NOTHING_SETTLED,
         })
     };
     let crashed = plan_with(Mode::TwoWay, 100);

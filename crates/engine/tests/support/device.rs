@@ -193,6 +193,7 @@ impl Device {
             debounce: Duration::from_millis(200),
             quiet: Duration::ZERO,
             retry_after,
+            settle_removes: Duration::from_millis(200),
         };
         runner::spawn(self.ctx.clone(), config, false)
     }

@@ -42,6 +42,8 @@ pub struct Hooked {
     pub inner: Arc<dyn Remote>,
     pub parts: Mutex<Vec<i32>>,
     pub ranges: Mutex<Vec<u64>>,
+    /// The prefix of every ListObjectsV2 page asked for, in order.
+    pub lists: Mutex<Vec<String>>,
     pub puts: AtomicUsize,
     pub heads: AtomicUsize,
     /// The condition of every PUT and Complete, in order.
@@ -75,6 +77,7 @@ impl Hooked {
             inner,
             parts: Mutex::default(),
             ranges: Mutex::default(),
+            lists: Mutex::default(),
             puts: AtomicUsize::new(0),
             heads: AtomicUsize::new(0),
             conditions: Mutex::default(),
@@ -138,6 +141,7 @@ impl Hooked {
 #[async_trait]
 impl Remote for Hooked {
     async fn list_page(&self, prefix: &str, continuation: Option<String>) -> Result<ListPage, RemoteError> {
+        self.lists.lock().unwrap().push(prefix.to_string());
         let page = self.inner.list_page(prefix, continuation).await?;
         if page.continuation.is_none() {
             if let Some((key, body)) = (self.after_list)() {
