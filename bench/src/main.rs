@@ -51,6 +51,10 @@ struct Args {
     /// Scenario 4's changes per direction [default: the preset's]
     #[arg(long)]
     changes: Option<usize>,
+    /// How long the idle daemon is watched, seconds [default: the preset's]
+    /// (the default poll is 60 s: watch 120 s or more to see its passes)
+    #[arg(long)]
+    idle_seconds: Option<u64>,
     /// Run ours only
     #[arg(long)]
     no_peers: bool,
@@ -91,6 +95,9 @@ fn main() -> Result<()> {
     }
     if let Some(c) = args.changes {
         scale.daemon_changes = c.max(1);
+    }
+    if let Some(s) = args.idle_seconds {
+        scale.idle_seconds = s.max(1);
     }
     let scenarios: Vec<_> = scenario::all()
         .into_iter()
