@@ -562,8 +562,14 @@ async fn an_object_written_right_before_our_complete_is_not_replaced() {
     dev.write("big.bin", &mine);
 
     trigger.arm();
+    let heads = hooked.heads.load(Ordering::SeqCst);
     let r = dev.sync().await;
     assert!(trigger.fired(), "the write happened right before the Complete");
+    assert_eq!(
+        hooked.heads.load(Ordering::SeqCst),
+        heads + 1,
+        "a Complete keeps its HEAD (moto ignores If-Match there)"
+    );
     assert_eq!(hooked.parts_sent(), [1, 2, 3], "our parts were all sent first");
     assert!(other.get("big.bin").await.unwrap() == theirs, "their object is not replaced");
     assert!(r.uploaded.is_empty() && r.waiting == ["big.bin"], "{r:?}");
