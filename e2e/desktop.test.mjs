@@ -688,6 +688,8 @@ test("a new user connects a bucket, syncs a folder, and recovers from the usual 
   await snap("26c-browse-keyboard");
   await session.press(Key.Enter);
   await $('[data-crumb="odd/"][aria-current=location]');
+  // The keyboard stays in the list: the opened folder's first row has focus.
+  await session.until("focus on the first row after Enter", async () => (await session.execute("return document.activeElement?.dataset?.row ?? null;")) === "0");
 
   const oddRow = row(`odd/${longName}`);
   assert.equal(await textOf(`${oddRow} .badge`), "cannot be a file");

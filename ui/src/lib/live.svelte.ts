@@ -22,10 +22,14 @@ export const live = $state<{
 }>({ dashboard: null, policies: [], error: null, toasts: [], passes: 0 });
 
 let toastId = 0;
+// A confirmation ("Deleted 3 objects") is read at a glance; a warning may
+// need a second look. Toasts never take clicks (they may sit over the
+// transfers panel), so they must go by themselves, and soon.
+const TOAST_MS: Record<Toast["tone"], number> = { info: 4000, warn: 10000 };
 export function toast(text: string, tone: Toast["tone"] = "info"): void {
   const id = ++toastId;
-  live.toasts = [...live.toasts.slice(-3), { id, text, tone }];
-  setTimeout(() => (live.toasts = live.toasts.filter((t) => t.id !== id)), 8000);
+  live.toasts = [...live.toasts.slice(-2), { id, text, tone }];
+  setTimeout(() => (live.toasts = live.toasts.filter((t) => t.id !== id)), TOAST_MS[tone]);
 }
 
 let pending: Promise<void> | null = null;
