@@ -93,9 +93,32 @@ pub fn format_mtime_metadata(ms: i64) -> String {
     format!("{sign}{}.{:03}", abs / 1000, abs % 1000)
 }
 
+/// The Content-Type an upload of `key` is sent with, from the extension of
+/// its last segment: a public or CDN link to a photo then shows the photo
+/// instead of downloading `binary/octet-stream`. None (the server's
+/// default) for no or an unknown extension.
+pub fn content_type_for(key: &str) -> Option<&'static str> {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let (stem, ext) = name.rsplit_once('.')?;
+    if stem.is_empty() {
+        return None; // ".bashrc" is a name, not an extension
+    }
+    mime_guess::from_ext(ext).first_raw()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_types_follow_the_last_segments_extension() {
+        assert_eq!(content_type_for("photos/2024/IMG_1.JPG"), Some("image/jpeg"));
+        assert_eq!(content_type_for("a.b/readme.txt"), Some("text/plain"));
+        assert_eq!(content_type_for("site/index.html"), Some("text/html"));
+        assert_eq!(content_type_for("folder.d/noext"), None);
+        assert_eq!(content_type_for(".bashrc"), None);
+        assert_eq!(content_type_for("x.no-such-extension-here"), None);
+    }
 
     #[test]
     fn write_conditions_become_headers() {

@@ -5,7 +5,7 @@ use crate::connection::{Connection, Timeouts};
 use crate::error::{ErrorKind, HasStatus, RemoteError};
 use crate::listing::decode_listed_key;
 use crate::object::{
-    parse_mtime_metadata, unquote_etag, ListPage, ObjectMeta, OpenUpload, PartInfo, WriteIf,
+    content_type_for, parse_mtime_metadata, unquote_etag, ListPage, ObjectMeta, OpenUpload, PartInfo, WriteIf,
 };
 use crate::watchdog::{self, Activity};
 use crate::{RangeBody, Remote};
@@ -287,6 +287,7 @@ impl Remote for S3Remote {
                     .key(key)
                     .content_length(size as i64)
                     .set_metadata(metadata_map(metadata))
+                    .set_content_type(content_type_for(key).map(str::to_string))
                     .set_if_none_match(condition.if_none_match())
                     .set_if_match(condition.if_match())
                     .body(body)
@@ -323,6 +324,7 @@ impl Remote for S3Remote {
                     .key(key)
                     .content_length(length as i64)
                     .set_metadata(metadata_map(metadata))
+                    .set_content_type(content_type_for(key).map(str::to_string))
                     .set_if_none_match(condition.if_none_match())
                     .set_if_match(condition.if_match())
                     .body(body)
@@ -381,6 +383,7 @@ impl Remote for S3Remote {
                     .bucket(&self.bucket)
                     .key(key)
                     .set_metadata(metadata_map(metadata))
+                    .set_content_type(content_type_for(key).map(str::to_string))
                     .send(),
             )
             .await?;

@@ -76,6 +76,16 @@ async fn put_list_multipart_range_delete(server: &S3Server) {
     assert_eq!(done.size, data.len() as u64);
     assert_eq!(r.head("big.bin").await.unwrap().size, data.len() as u64);
 
+    // Both kinds of upload are typed by extension (a public link to a photo
+    // shows it); no extension leaves the server's default.
+    assert_eq!(r.details("dir/small.txt").await.unwrap().content_type.as_deref(), Some("text/plain"));
+    let id = r.create_multipart("photo.jpg", &[]).await.unwrap();
+    let one = r.upload_part("photo.jpg", &id, 1, &tmp, 0, part).await.unwrap();
+    r.complete_multipart("photo.jpg", &id, &[one]).await.unwrap();
+    assert_eq!(r.details("photo.jpg").await.unwrap().content_type.as_deref(), Some("image/jpeg"));
+    let untyped = r.details("dir/empty").await.unwrap().content_type;
+    assert!(untyped.as_deref() != Some("text/plain"), "{untyped:?}");
+
     // Ranged GETs, including one across a part boundary and the tail.
     let across = r.get_range("big.bin", part - 10..part + 10).await.unwrap();
     assert_eq!(&across[..], &data[(part - 10) as usize..(part + 10) as usize]);
@@ -90,7 +100,7 @@ async fn put_list_multipart_range_delete(server: &S3Server) {
     // Listing, then a batch delete of everything.
     let mut keys = list_all(&r, "").await;
     keys.sort();
-    assert_eq!(keys, vec!["big.bin", "dir/empty", "dir/small.txt"]);
+    assert_eq!(keys, vec!["big.bin", "dir/empty", "dir/small.txt", "photo.jpg"]);
     assert_eq!(list_all(&r, "dir/").await.len(), 2);
     let refused = r.delete_batch(&keys).await.unwrap();
     assert!(refused.is_empty(), "{refused:?}");
