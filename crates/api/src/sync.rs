@@ -348,7 +348,7 @@ impl Api {
                     continue;
                 }
             };
-            let opts = PassOptions { confirm, recover_uploads: true };
+            let opts = PassOptions { confirm, sweep_orphan_uploads: true };
             out.push(match run_pass(&ctx, opts).await {
                 Ok(report) => summary_of(report),
                 Err(e) => pass_error(&row.name, e),

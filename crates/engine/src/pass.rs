@@ -67,7 +67,7 @@ pub struct PassOptions {
     /// pair's prefix that no upload row knows ([`Transfers::sweep_orphans`]).
     /// Recorded uploads are settled on every pass, after planning: resumed
     /// by the plan's upload of their key, aborted if it has none.
-    pub recover_uploads: bool,
+    pub sweep_orphan_uploads: bool,
 }
 
 /// Which list of deletes a confirmation is for.
@@ -428,7 +428,7 @@ async fn pass(
     ctx.events.status(PairStatus::Scanning);
     let mut report = PassReport { pair: pair.name.clone(), ..Default::default() };
 
-    if opts.recover_uploads {
+    if opts.sweep_orphan_uploads {
         match ctx.transfers.sweep_orphans(pair.id, &pair.prefix).await {
             Ok(None | Some(0)) => {}
             Ok(Some(n)) => tracing::info!(pair = %pair.name, "aborted {n} orphaned multipart uploads"),

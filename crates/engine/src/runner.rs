@@ -527,7 +527,7 @@ async fn run(
                     full = true;
                 }
                 if full {
-                    let opts = PassOptions { confirm: confirm.take(), recover_uploads: first };
+                    let opts = PassOptions { confirm: confirm.take(), sweep_orphan_uploads: first };
                     let (result, seen) = tokio::select! {
                         _ = cancel.cancelled() => break,
                         r = run_pass_with(&ctx, opts, &hints) => r,

@@ -281,7 +281,7 @@ async fn an_unmounted_folder_deletes_nothing_even_when_confirmed() {
     let before = other.listing().await;
 
     disk.unmount();
-    let confirmed = PassOptions { confirm: Some(Confirm::Set(shown.id.clone())), recover_uploads: true };
+    let confirmed = PassOptions { confirm: Some(Confirm::Set(shown.id.clone())), sweep_orphan_uploads: true };
     let result = run_pass(&dev.ctx, confirmed).await;
     match result {
         Err(PassError::NeedsConfirmation(n)) => {

@@ -186,7 +186,7 @@ fn protected(log: &[Op]) -> BTreeSet<String> {
 
 async fn pass(dev: &Device, world: &World, confirm: bool) -> Result<(), PassError> {
     world.record(Op::PassStarted);
-    let opts = PassOptions { confirm: confirm.then_some(Confirm::LastShown), recover_uploads: true };
+    let opts = PassOptions { confirm: confirm.then_some(Confirm::LastShown), sweep_orphan_uploads: true };
     run_pass(&dev.ctx, opts).await.map(|_| ())
 }
 
@@ -257,8 +257,11 @@ async fn run_sequence(seed: u64, steps: u64) -> u64 {
     world.pending.lock().unwrap().take();
     let mut converged = false;
     for _ in 0..6 {
-        match run_pass(&dev.ctx, PassOptions { confirm: Some(Confirm::LastShown), recover_uploads: true })
-            .await
+        match run_pass(
+            &dev.ctx,
+            PassOptions { confirm: Some(Confirm::LastShown), sweep_orphan_uploads: true },
+        )
+        .await
         {
             Ok(r) if r.errors.is_empty() && r.converged() && !r.changed_anything() => {
                 converged = true;

@@ -128,7 +128,8 @@ fn device(server: &S3Server, bucket: &str, name: &str, mode: Mode) -> Device {
 
 impl Device {
     async fn sync(&self) -> PassReport {
-        let r = self.try_sync(PassOptions { recover_uploads: true, ..Default::default() }).await.unwrap();
+        let r =
+            self.try_sync(PassOptions { sweep_orphan_uploads: true, ..Default::default() }).await.unwrap();
         assert!(r.errors.is_empty(), "errors: {:?}", r.errors);
         r
     }
@@ -176,7 +177,7 @@ impl Device {
 
 /// A pass that confirms the list `shown` (as the app or the CLI would, by its id).
 fn confirming(shown: &NeedsConfirmation) -> PassOptions {
-    PassOptions { confirm: Some(Confirm::Set(shown.id.clone())), recover_uploads: false }
+    PassOptions { confirm: Some(Confirm::Set(shown.id.clone())), sweep_orphan_uploads: false }
 }
 
 /// Another client writing straight into the bucket.

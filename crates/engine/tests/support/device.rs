@@ -170,7 +170,7 @@ pub fn device(remote: Arc<dyn Remote>, bucket: &str, root: Option<PathBuf>) -> D
 
 impl Device {
     pub async fn pass(&self) -> Result<PassReport, PassError> {
-        run_pass(&self.ctx, PassOptions { recover_uploads: true, ..Default::default() }).await
+        run_pass(&self.ctx, PassOptions { sweep_orphan_uploads: true, ..Default::default() }).await
     }
 
     /// A pass that must succeed without action errors.
