@@ -59,7 +59,7 @@ fn killed_at_random_moments_it_converges_without_loss() {
 
     let mut expected = Vec::new();
     for round in 0..rounds {
-        // Multipart both ways (5 MiB parts up, 8 MiB ranges down), plus small ones.
+        // Multipart both ways (5 MiB parts up, 16 MiB ranges down), plus small ones.
         let size = (17 + dice.below(8) as usize) * MIB;
         let up = noise(size, seed ^ (round * 2 + 1));
         let down = noise(size + 12345, seed ^ (round * 2 + 2));

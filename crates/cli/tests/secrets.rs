@@ -67,7 +67,7 @@ fn canary_secrets_never_leak_anywhere() {
     std::fs::write(folder.join("small.txt"), "hello").unwrap();
     std::fs::write(folder.join("big.bin"), noise(18 * MIB, 5)).unwrap(); // multipart
     let other = Bucket::new(&server.endpoint, &server.access_key_id, &server.secret_access_key, &bucket);
-    other.put("docs/remote.bin", noise(9 * MIB, 6)); // two ranges
+    other.put("docs/remote.bin", noise(17 * MIB, 6)); // two ranges (of 16 MiB)
     let synced = cli.run(&["sync", "--json"]);
     assert_eq!(synced.code, 0, "{}\n{}", synced.stdout, synced.stderr);
     record("sync", synced);

@@ -10,13 +10,18 @@
 //!   restart) resumes instead of sending them again.
 //! - Downloads: parallel ranged GETs into a temp file beside the target
 //!   (named [`TEMP_PREFIX`]`*`, which the scanner ignores), each body piece
-//!   written at its offset as it arrives, hashed in order by a writer thread
-//!   (reading back from the page cache what arrived ahead of the hashed
-//!   prefix), verified, fsynced, given the object's mtime, renamed. Memory
-//!   per download is a short queue of pieces, whatever the range size.
-//! - One semaphore, shared by every pair, bounds the requests with a body in
-//!   flight (parts, ranges, single PUTs). No task holds a permit while it
-//!   waits for another, and none while it sleeps before a retry.
+//!   written at its offset as it arrives by a writer thread, hashed in order
+//!   by a hasher thread beside it (from memory for pieces that continue the
+//!   written prefix, read back from the page cache for what arrived ahead
+//!   of it), verified, fsynced, given the object's mtime, renamed. Memory
+//!   per download is two short queues of pieces, whatever the range size.
+//!   Objects of at most a MiB are fetched whole and land in one go.
+//! - One semaphore, shared by every pair, bounds every request in flight
+//!   (HEADs, parts, ranges, single PUTs); its size is also how many files a
+//!   pass moves at once and how wide one file's parts or ranges fan out, so
+//!   one big file, many small ones or a mix all fill it, and its FIFO order
+//!   shares it fairly. No task holds a permit while it waits for another,
+//!   and none while it sleeps before a retry.
 //! - Failed parts and ranges are retried with backoff when the error is
 //!   transient ([`RemoteError::retryable`]); the SDK does not retry a body
 //!   that breaks off mid-stream.
@@ -63,7 +68,14 @@ pub const MAX_IN_MEMORY_PUT: u64 = 16 * 1024 * 1024;
 
 /// Size of one ranged GET; at most `max_concurrent_parts` run at once per
 /// download (and the shared semaphore bounds them across downloads).
-pub const DOWNLOAD_RANGE_SIZE: u64 = 8 * 1024 * 1024;
+/// Bodies stream to disk piece by piece, so the size costs no memory; big
+/// ranges keep the request count low.
+pub const DOWNLOAD_RANGE_SIZE: u64 = 16 * 1024 * 1024;
+
+/// The default of the one limit on requests in flight (the app setting
+/// `transfer-concurrency`): wide enough to fill a fast link with small
+/// files, which cost a round trip or two each.
+pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// Recorded multipart uploads older than this are aborted rather than
 /// resumed (R2 and lifecycle rules drop incomplete uploads after about a week).
@@ -79,8 +91,9 @@ pub const SHA256_METADATA: &str = "sha256";
 /// Provider limits and the global concurrency.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransferLimits {
-    /// Requests with a body in flight, across all pairs (the size the shared
-    /// semaphore should have).
+    /// Requests in flight, across all pairs (the size the shared semaphore
+    /// should have); also the files a pass moves at once, and the parts or
+    /// ranges of one file at once.
     pub max_concurrent_parts: usize,
     /// The provider's smallest part (5 MiB on S3, 5,000,000 bytes on B2, 64 MiB on Storj).
     pub min_part_size: u64,
@@ -93,7 +106,7 @@ pub struct TransferLimits {
 impl Default for TransferLimits {
     fn default() -> Self {
         TransferLimits {
-            max_concurrent_parts: 4,
+            max_concurrent_parts: DEFAULT_CONCURRENCY,
             min_part_size: 5 * 1024 * 1024,
             max_parts: 10_000,
             multipart_threshold: MAX_IN_MEMORY_PUT,

@@ -96,85 +96,174 @@ pub(super) async fn download(
         .map(|(_, v)| v.trim().to_ascii_lowercase())
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()));
     let size = head.size;
+    let mtime_ms = head.mtime_ms.or(object.mtime_ms).or(head.last_modified_ms).or(object.last_modified_ms);
+    let landing = Landing {
+        object: object.clone(),
+        head: head.clone(),
+        dest: dest.to_path_buf(),
+        expect: expect.clone(),
+        size,
+        mtime_ms,
+        expected_sha256,
+    };
+    let gets = AtomicU64::new(0);
+    let local = if size <= SMALL_DOWNLOAD {
+        download_small(t, landing, progress, &gets).await?
+    } else {
+        download_ranges(t, landing, progress, &gets).await?
+    };
+    Ok(Downloaded { local })
+}
 
-    let tmp_path = temp_name(dest);
+/// Several GETs (ranges, or a range resumed after it broke off) could have
+/// seen several versions of the object: a HEAD after the last one, before
+/// anything lands, says whether it is still the one the first HEAD saw.
+async fn recheck(t: &Transfers, landing: &Landing, gets: &AtomicU64) -> Result<(), TransferError> {
+    if gets.load(Ordering::Relaxed) > 1 {
+        let key = landing.object.key.as_str();
+        let (after, _) = t.with_retry("HEAD", || t.remote().head_with_metadata(key)).await?;
+        check_same(&landing.head, &after, "during the download")?;
+    }
+    Ok(())
+}
+
+/// What a download must land, and where.
+struct Landing {
+    object: ObjectMeta,
+    /// What the HEAD before the first GET saw.
+    head: ObjectMeta,
+    dest: PathBuf,
+    expect: LocalExpect,
+    /// As the HEAD reported it.
+    size: u64,
+    mtime_ms: Option<i64>,
+    /// The object's `sha256` metadata, when it has one.
+    expected_sha256: Option<String>,
+}
+
+impl Landing {
+    /// The checks of the bytes received: as many as the object holds, and
+    /// the content hash the object's metadata gives.
+    fn verify(&self, hashed: u64, sha256: &str) -> Result<(), TransferError> {
+        if hashed != self.size {
+            return Err(verify(&self.object, format!("expected {} bytes, got {hashed}", self.size)));
+        }
+        if let Some(expected) = &self.expected_sha256 {
+            if expected != sha256 {
+                return Err(verify(
+                    &self.object,
+                    format!("content hash {sha256} differs from the object's sha256 metadata {expected}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Objects at most this big are fetched whole into memory and written,
+/// hashed, synced and renamed in one go (one hop to a blocking thread):
+/// the many-small-files case. Memory: this much per file in flight.
+const SMALL_DOWNLOAD: u64 = 1024 * 1024;
+
+async fn download_small(
+    t: &Transfers,
+    landing: Landing,
+    progress: &dyn Progress,
+    gets: &AtomicU64,
+) -> Result<LocalFile, TransferError> {
+    let (key, size) = (landing.object.key.as_str(), landing.size);
+    let body = t
+        .with_retry("GET", || {
+            gets.fetch_add(1, Ordering::Relaxed);
+            t.remote().get_range(key, 0..size)
+        })
+        .await?;
+    if body.len() as u64 != size {
+        return Err(verify(&landing.object, format!("expected {size} bytes, got {}", body.len())));
+    }
+    progress.advance(size);
+    recheck(t, &landing, gets).await?;
+    let dest = landing.dest.clone();
+    blocking(&dest, move || {
+        let sha256 = hex(&Sha256::digest(&body));
+        landing.verify(body.len() as u64, &sha256)?;
+        let tmp_path = temp_name(&landing.dest);
+        let file = create_temp(&tmp_path)?;
+        let mut guard = TempFile { path: tmp_path.clone(), armed: true };
+        file.write_all_at(&body, 0).map_err(|e| TransferError::io(&tmp_path, e))?;
+        let local = finish_file(&file, &tmp_path, &landing)?;
+        guard.armed = false;
+        Ok(LocalFile { hash: Some(sha256), ..local })
+    })
+    .await
+}
+
+fn create_temp(path: &Path) -> Result<File, TransferError> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .read(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| TransferError::io(path, e))
+}
+
+/// Ranges are fetched concurrently and each piece of a body is written at
+/// its offset as it arrives (no buffer per range) by a writer thread; a
+/// hasher thread hashes the file in order beside it, off the async workers.
+async fn download_ranges(
+    t: &Transfers,
+    landing: Landing,
+    progress: &dyn Progress,
+    gets: &AtomicU64,
+) -> Result<LocalFile, TransferError> {
+    let size = landing.size;
+    let tmp_path = temp_name(&landing.dest);
     let file = {
         let p = tmp_path.clone();
-        blocking(&tmp_path, move || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .read(true)
-                .create_new(true)
-                .open(&p)
-                .map_err(|e| TransferError::io(&p, e))
-        })
-        .await?
+        blocking(&tmp_path, move || create_temp(&p)).await?
     };
     let mut guard = TempFile { path: tmp_path.clone(), armed: true };
     let file = Arc::new(file);
 
-    // Ranges are fetched concurrently and each piece of a body is written
-    // at its offset as it arrives (no buffer per range); one writer thread
-    // writes and hashes, in order, off the async workers.
     let width = t.limits().max_concurrent_parts.max(1);
     let count = size.div_ceil(DOWNLOAD_RANGE_SIZE);
     let (pieces, received) = tokio::sync::mpsc::channel(PIECES_QUEUED);
-    let writer = Writer::start(file.clone(), tmp_path.clone(), received, size, DOWNLOAD_RANGE_SIZE);
-    let gets = AtomicU64::new(0);
+    let pipeline = Pipeline::start(file.clone(), tmp_path.clone(), received, size, DOWNLOAD_RANGE_SIZE);
+    let object = &landing.object;
     let fetched = stream::iter(0..count)
         .map(|i| {
             let range = i * DOWNLOAD_RANGE_SIZE..((i + 1) * DOWNLOAD_RANGE_SIZE).min(size);
-            fetch_range(t, object, range, &pieces, progress, &gets)
+            fetch_range(t, object, range, &pieces, progress, gets)
         })
         .buffer_unordered(width)
         .try_for_each(|()| async { Ok(()) })
         .await;
     if fetched.is_err() {
-        writer.stop();
+        pipeline.stop();
     }
     drop(pieces);
-    let (hashed, sha256) = match (fetched, writer.finish(&tmp_path).await) {
+    let (hashed, sha256) = match (fetched, pipeline.finish(&tmp_path).await) {
         // A writer that failed (a full disk) makes the fetches fail too:
         // its error is the one that says why.
         (_, Err(e)) | (Err(e), Ok(_)) => return Err(e),
         (Ok(()), Ok(done)) => done,
     };
-    if hashed != size {
-        return Err(verify(object, format!("expected {size} bytes, got {hashed}")));
-    }
-    if let Some(expected) = &expected_sha256 {
-        if *expected != sha256 {
-            return Err(verify(
-                object,
-                format!("content hash {sha256} differs from the object's sha256 metadata {expected}"),
-            ));
-        }
-    }
-    if gets.load(Ordering::Relaxed) > 1 {
-        // Several GETs (ranges, or a range resumed after it broke off)
-        // could have seen several versions of the object.
-        let (after, _) = t.with_retry("HEAD", || t.remote().head_with_metadata(key)).await?;
-        check_same(&head, &after, "during the download")?;
-    }
-
-    let mtime_ms = head.mtime_ms.or(object.mtime_ms).or(head.last_modified_ms).or(object.last_modified_ms);
-    let local = {
-        let file = file.clone();
-        let tmp = tmp_path.clone();
-        let dest = dest.to_path_buf();
-        let expect = expect.clone();
-        blocking(&tmp_path.clone(), move || finish_file(&file, &tmp, &dest, &expect, size, mtime_ms)).await?
-    };
+    landing.verify(hashed, &sha256)?;
+    recheck(t, &landing, gets).await?;
+    let local = blocking(&tmp_path.clone(), move || finish_file(&file, &tmp_path, &landing)).await?;
     guard.armed = false;
-    Ok(Downloaded { local: LocalFile { hash: Some(sha256), ..local } })
+    Ok(LocalFile { hash: Some(sha256), ..local })
 }
 
 /// Body pieces waiting for the writer; with pieces of at most a few hundred
 /// KiB this bounds a download's memory to a few MiB whatever its ranges.
 const PIECES_QUEUED: usize = 32;
 
-/// How much the writer reads back at a time to hash what was written out
-/// of order (small enough to stay in the CPU's cache between read and hash).
+/// Pieces (and prefix advances) waiting for the hasher.
+const HASH_QUEUED: usize = 16;
+
+/// How much the hasher reads back at a time of what was written out of
+/// order (small enough to stay in the CPU's cache between read and hash).
 const HASH_READ_BACK: usize = 256 * 1024;
 
 /// One body piece and where it goes.
@@ -234,23 +323,43 @@ async fn fetch_range(
     Ok(())
 }
 
-/// Writes the pieces of a download where they belong and hashes the file
-/// in order: a piece that continues the hashed prefix is hashed as it is
-/// written (still in the cache), pieces ahead of it are read back from the
-/// page cache once everything before them is there. Runs on a blocking
-/// thread, so neither writing nor hashing holds up receiving.
-struct Writer {
-    handle: tokio::task::JoinHandle<Result<(u64, String), TransferError>>,
+/// What the writer tells the hasher: a piece that continues the written
+/// prefix (hashed from memory, never read back), or how far the prefix
+/// reaches now that a gap was filled (what lies before is read back).
+enum ToHash {
+    Piece(Piece),
+    Upto(u64),
+}
+
+/// The writer and hasher threads of one download. The writer pwrites the
+/// pieces where they belong, starts their writeback as each range
+/// completes (so the fsync before the rename has little left to do), and
+/// hands the hasher every piece that continues the written prefix; the
+/// hasher hashes those as they are and reads back from the page cache only
+/// what arrived ahead of the prefix. Neither holds up receiving, nor the other.
+struct Pipeline {
+    writer: tokio::task::JoinHandle<Result<(), TransferError>>,
+    hasher: tokio::task::JoinHandle<Result<(u64, String), TransferError>>,
     stop: Arc<AtomicBool>,
 }
 
-impl Writer {
-    fn start(file: Arc<File>, path: PathBuf, pieces: mpsc::Receiver<Piece>, size: u64, range: u64) -> Writer {
+impl Pipeline {
+    fn start(
+        file: Arc<File>,
+        path: PathBuf,
+        pieces: mpsc::Receiver<Piece>,
+        size: u64,
+        range: u64,
+    ) -> Pipeline {
         let stop = Arc::new(AtomicBool::new(false));
+        let (to_hash, for_hasher) = std::sync::mpsc::sync_channel(HASH_QUEUED);
+        let writer = {
+            let (file, path) = (file.clone(), path.clone());
+            tokio::task::spawn_blocking(move || write_pieces(&file, &path, pieces, &to_hash, size, range))
+        };
         let stopped = stop.clone();
-        let handle =
-            tokio::task::spawn_blocking(move || write_and_hash(&file, &path, pieces, size, range, &stopped));
-        Writer { handle, stop }
+        let hasher = tokio::task::spawn_blocking(move || hash_in_order(&file, &path, for_hasher, &stopped));
+        Pipeline { writer, hasher, stop }
     }
 
     /// The download failed: what is left need not be hashed.
@@ -259,78 +368,115 @@ impl Writer {
     }
 
     /// Once every sender is gone: the bytes hashed and their SHA-256 (hex).
+    /// The writer's failure (a full disk) is the one reported first.
     async fn finish(mut self, path: &Path) -> Result<(u64, String), TransferError> {
-        (&mut self.handle).await.map_err(|e| TransferError::io(path, std::io::Error::other(e)))?
+        let joined = |e: tokio::task::JoinError| TransferError::io(path, std::io::Error::other(e));
+        let written = (&mut self.writer).await.map_err(joined)?;
+        let hashed = (&mut self.hasher).await.map_err(joined)?;
+        written?;
+        hashed
     }
 }
 
-impl Drop for Writer {
+impl Drop for Pipeline {
     /// A download given up on (failed or dropped) does not hash the rest.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
 }
 
-fn write_and_hash(
+fn write_pieces(
     file: &File,
     path: &Path,
     mut pieces: mpsc::Receiver<Piece>,
+    to_hash: &std::sync::mpsc::SyncSender<ToHash>,
     size: u64,
     range: u64,
-    stop: &AtomicBool,
-) -> Result<(u64, String), TransferError> {
+) -> Result<(), TransferError> {
     let io = |e| TransferError::io(path, e);
+    let count = size.div_ceil(range);
     // How far each range (of `range` bytes, the last one shorter) is
     // written; the range holding offset x is x / range.
-    let mut written: Vec<u64> = (0..size.div_ceil(range)).map(|i| i * range).collect();
-    let mut hasher = Sha256::new();
-    let mut hashed = 0u64;
-    let mut back: Vec<u8> = Vec::new();
-    // Bytes after `hashed` that are on disk and not yet hashed.
-    let ready = |hashed: u64, written: &[u64]| -> u64 {
-        written.get((hashed / range) as usize).map_or(0, |w| w - hashed)
-    };
-    let mut read_back = |hashed: &mut u64, hasher: &mut Sha256, n: u64| -> Result<(), TransferError> {
-        let n = n.min(HASH_READ_BACK as u64) as usize;
-        back.resize(n, 0);
-        file.read_exact_at(&mut back[..n], *hashed).map_err(io)?;
-        hasher.update(&back[..n]);
-        *hashed += n as u64;
-        Ok(())
-    };
-    loop {
-        let waiting = ready(hashed, &written);
-        let piece = if waiting > 0 {
-            match pieces.try_recv() {
-                Ok(piece) => Some(piece),
-                // Nothing to write: catch up on hashing meanwhile.
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    read_back(&mut hashed, &mut hasher, waiting)?;
-                    continue;
-                }
-                Err(mpsc::error::TryRecvError::Disconnected) => None,
-            }
-        } else {
-            pieces.blocking_recv()
-        };
-        let Some(Piece { offset, bytes }) = piece else { break };
+    let mut written: Vec<u64> = (0..count).map(|i| i * range).collect();
+    // Every byte before this is written.
+    let mut prefix = 0u64;
+    while let Some(Piece { offset, bytes }) = pieces.blocking_recv() {
         file.write_all_at(&bytes, offset).map_err(io)?;
         let len = bytes.len() as u64;
-        written[(offset / range) as usize] = offset + len;
-        if offset == hashed {
-            hasher.update(&bytes);
-            hashed += len;
+        let i = (offset / range) as usize;
+        written[i] = offset + len;
+        let range_start = i as u64 * range;
+        let range_end = (range_start + range).min(size);
+        if written[i] == range_end {
+            start_writeback(file, range_start, range_end - range_start);
+        }
+        if offset != prefix {
+            continue;
+        }
+        // The prefix grows by this piece, and on through ranges written
+        // ahead of it that it now reaches.
+        prefix = offset + len;
+        loop {
+            let j = (prefix / range) as usize;
+            match written.get(j) {
+                Some(&w) if w > prefix => prefix = w,
+                _ => break,
+            }
+        }
+        // A hasher that failed has its error waiting at the finish.
+        let _ = to_hash.send(ToHash::Piece(Piece { offset, bytes }));
+        if prefix > offset + len {
+            let _ = to_hash.send(ToHash::Upto(prefix));
+        }
+    }
+    Ok(())
+}
+
+/// Asks the kernel to start writing `len` bytes at `offset` to disk now,
+/// without waiting: a hint, its failure changes nothing (the fsync before
+/// the rename is what makes the file durable).
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid open file descriptor; the call only schedules I/O.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset as i64, len as i64, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+fn hash_in_order(
+    file: &File,
+    path: &Path,
+    pieces: std::sync::mpsc::Receiver<ToHash>,
+    stop: &AtomicBool,
+) -> Result<(u64, String), TransferError> {
+    let mut hasher = Sha256::new();
+    let mut hashed = 0u64;
+    let mut back = vec![0u8; HASH_READ_BACK];
+    // Reads back and hashes what lies between `hashed` and `upto`.
+    let mut catch_up = |hashed: &mut u64, hasher: &mut Sha256, upto: u64| -> Result<(), TransferError> {
+        while *hashed < upto && !stop.load(Ordering::Relaxed) {
+            let n = (upto - *hashed).min(HASH_READ_BACK as u64) as usize;
+            file.read_exact_at(&mut back[..n], *hashed).map_err(|e| TransferError::io(path, e))?;
+            hasher.update(&back[..n]);
+            *hashed += n as u64;
+        }
+        Ok(())
+    };
+    for message in pieces {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        match message {
+            ToHash::Piece(Piece { offset, bytes }) => {
+                catch_up(&mut hashed, &mut hasher, offset)?;
+                hasher.update(&bytes);
+                hashed += bytes.len() as u64;
+            }
+            ToHash::Upto(upto) => catch_up(&mut hashed, &mut hasher, upto)?,
         }
     }
     if stop.load(Ordering::Relaxed) {
         return Ok((hashed, String::new()));
-    }
-    loop {
-        let waiting = ready(hashed, &written);
-        if waiting == 0 {
-            break;
-        }
-        read_back(&mut hashed, &mut hasher, waiting)?;
     }
     Ok((hashed, hex(&hasher.finalize())))
 }
@@ -352,14 +498,9 @@ fn check_same(then: &ObjectMeta, now: &ObjectMeta, when: &str) -> Result<(), Tra
 /// or the complete new one. The rename happens only if `dest` is still as
 /// the plan saw it (`expect`): a file saved or created there while the
 /// download ran is someone's newer version and is never replaced.
-fn finish_file(
-    file: &File,
-    tmp: &Path,
-    dest: &Path,
-    expect: &LocalExpect,
-    size: u64,
-    mtime_ms: Option<i64>,
-) -> Result<LocalFile, TransferError> {
+fn finish_file(file: &File, tmp: &Path, landing: &Landing) -> Result<LocalFile, TransferError> {
+    let Landing { dest, expect, size, mtime_ms, .. } = landing;
+    let (dest, size) = (dest.as_path(), *size);
     let io = |e| TransferError::io(tmp, e);
     let len = file.metadata().map_err(io)?.len();
     if len != size {
@@ -368,7 +509,7 @@ fn finish_file(
             reason: format!("{len} bytes on disk, expected {size}"),
         });
     }
-    if let Some(ms) = mtime_ms {
+    if let Some(ms) = *mtime_ms {
         let mtime =
             filetime::FileTime::from_unix_time(ms.div_euclid(1000), (ms.rem_euclid(1000) * 1_000_000) as u32);
         filetime::set_file_handle_times(file, None, Some(mtime)).map_err(io)?;
@@ -415,33 +556,35 @@ mod tests {
     use super::*;
 
     /// Pieces of several ranges arriving interleaved, each range in order,
-    /// land where they belong and hash as the file in order.
+    /// land where they belong and hash as the file in order, whichever
+    /// range comes first (in order: all hashed from memory; otherwise
+    /// partly read back).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pieces_out_of_order_are_written_and_hashed_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        let file = Arc::new(
-            std::fs::OpenOptions::new().create_new(true).read(true).write(true).open(&path).unwrap(),
-        );
-        let (range, size) = (1000u64, 3500u64);
-        let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
-        let (tx, rx) = mpsc::channel(2);
-        let writer = Writer::start(file, path.clone(), rx, size, range);
-        // Ranges 3, 1, 0, 2 take turns, in pieces of 300 bytes.
-        let mut ranges: Vec<(u64, u64)> =
-            [3u64, 1, 0, 2].iter().map(|i| (i * range, ((i + 1) * range).min(size))).collect();
-        while ranges.iter().any(|(at, end)| at < end) {
-            for (at, end) in ranges.iter_mut().filter(|(at, end)| at < end) {
-                let upto = (*at + 300).min(*end);
-                let bytes = Bytes::copy_from_slice(&data[*at as usize..upto as usize]);
-                tx.send(Piece { offset: *at, bytes }).await.unwrap();
-                *at = upto;
+        for order in [[3u64, 1, 0, 2], [0, 1, 2, 3], [1, 2, 3, 0]] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("f");
+            let file = Arc::new(create_temp(&path).unwrap());
+            let (range, size) = (1000u64, 3500u64);
+            let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+            let (tx, rx) = mpsc::channel(2);
+            let pipeline = Pipeline::start(file, path.clone(), rx, size, range);
+            // The ranges take turns, in pieces of 300 bytes.
+            let mut ranges: Vec<(u64, u64)> =
+                order.iter().map(|i| (i * range, ((i + 1) * range).min(size))).collect();
+            while ranges.iter().any(|(at, end)| at < end) {
+                for (at, end) in ranges.iter_mut().filter(|(at, end)| at < end) {
+                    let upto = (*at + 300).min(*end);
+                    let bytes = Bytes::copy_from_slice(&data[*at as usize..upto as usize]);
+                    tx.send(Piece { offset: *at, bytes }).await.unwrap();
+                    *at = upto;
+                }
             }
+            drop(tx);
+            let (hashed, sha) = pipeline.finish(&path).await.unwrap();
+            assert_eq!(hashed, size, "{order:?}");
+            assert_eq!(sha, hex(&Sha256::digest(&data)), "{order:?}");
+            assert!(std::fs::read(&path).unwrap() == data, "{order:?}");
         }
-        drop(tx);
-        let (hashed, sha) = writer.finish(&path).await.unwrap();
-        assert_eq!(hashed, size);
-        assert_eq!(sha, hex(&Sha256::digest(&data)));
-        assert!(std::fs::read(&path).unwrap() == data);
     }
 }
