@@ -41,8 +41,9 @@ pub struct Api {
     home: PathBuf,
     store: Arc<Mutex<Store>>,
     /// Bounds transfer requests across every pair (the engine's shared
-    /// semaphore); replaced when the setting changes (runners restart then).
-    transfer_slots: Mutex<Arc<tokio::sync::Semaphore>>,
+    /// semaphore, and its size); replaced when the setting changes (runners
+    /// restart then).
+    transfer_slots: Mutex<(Arc<tokio::sync::Semaphore>, usize)>,
     /// One shared S3 client per policy ([`Api::remote`]).
     remotes: policy::RemoteCache,
     /// Cancel switches of the browser's transfers.
@@ -71,9 +72,10 @@ impl Api {
         let api = Api {
             home: home.to_path_buf(),
             store: Arc::new(Mutex::new(store)),
-            transfer_slots: Mutex::new(Arc::new(tokio::sync::Semaphore::new(
-                bucketsync_engine::transfer::TransferLimits::default().max_concurrent_parts,
-            ))),
+            transfer_slots: Mutex::new({
+                let slots = bucketsync_engine::transfer::DEFAULT_CONCURRENCY;
+                (Arc::new(tokio::sync::Semaphore::new(slots)), slots)
+            }),
             remotes: Default::default(),
             cancels: Default::default(),
             bandwidth: Default::default(),
@@ -85,14 +87,24 @@ impl Api {
         Ok(api)
     }
 
-    /// A new transfer limit for runners started from now on.
-    fn set_transfer_concurrency(&self, slots: usize) {
+    /// A new limit on transfer requests in flight, for runners and passes
+    /// started from now on, in this process (the stored setting is
+    /// [`Api::save_settings`]'s).
+    pub fn set_transfer_concurrency(&self, slots: usize) {
+        let slots = slots.max(1);
         *self.transfer_slots.lock().unwrap_or_else(|p| p.into_inner()) =
-            Arc::new(tokio::sync::Semaphore::new(slots.max(1)));
+            (Arc::new(tokio::sync::Semaphore::new(slots)), slots);
     }
 
     pub(crate) fn transfer_slots(&self) -> Arc<tokio::sync::Semaphore> {
-        self.transfer_slots.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.transfer_slots.lock().unwrap_or_else(|p| p.into_inner()).0.clone()
+    }
+
+    /// The transfer limits before a provider's part rules: as many requests,
+    /// files and parts of a file in flight as the shared semaphore allows.
+    pub(crate) fn transfer_limits(&self) -> bucketsync_engine::transfer::TransferLimits {
+        let slots = self.transfer_slots.lock().unwrap_or_else(|p| p.into_inner()).1;
+        bucketsync_engine::transfer::TransferLimits { max_concurrent_parts: slots, ..Default::default() }
     }
 
     /// Where a damaged database was set aside when this home was opened (a

@@ -27,8 +27,7 @@ impl Default for AppSettings {
         let runner = RunnerConfig::default();
         AppSettings {
             poll_seconds: runner.poll_interval.as_secs() as u32,
-            transfer_concurrency: bucketsync_engine::transfer::TransferLimits::default().max_concurrent_parts
-                as u32,
+            transfer_concurrency: bucketsync_engine::transfer::DEFAULT_CONCURRENCY as u32,
             notifications: true,
             start_at_login: false,
             trash_keep_days: bucketsync_engine::trash::DEFAULT_KEEP_DAYS,
@@ -37,7 +36,7 @@ impl Default for AppSettings {
 }
 
 pub const POLL_SECONDS: std::ops::RangeInclusive<u32> = 10..=3600;
-pub const CONCURRENCY: std::ops::RangeInclusive<u32> = 1..=16;
+pub const CONCURRENCY: std::ops::RangeInclusive<u32> = 1..=64;
 pub const TRASH_KEEP_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
 
 impl AppSettings {
@@ -54,7 +53,7 @@ impl AppSettings {
             self.transfer_concurrency,
             CONCURRENCY,
             "",
-            "4 suits most connections; more helps only on fast links with many files",
+            "16 suits most connections; fewer spares a slow link, more helps fast links with many small files",
         )?;
         within(
             "trash-keep-days",

@@ -288,10 +288,10 @@ impl Api {
                 TransferLimits {
                     min_part_size: parts.min_part_size,
                     max_parts: parts.max_parts,
-                    ..TransferLimits::default()
+                    ..self.transfer_limits()
                 }
             }
-            None => TransferLimits::default(),
+            None => self.transfer_limits(),
         };
         let clock: Arc<dyn bucketsync_engine::clock::Clock> = Arc::new(SystemClock);
         // Conditional writes only where the policy's probe saw them honoured.

@@ -36,6 +36,10 @@ struct Cli {
     /// Download at most this fast, all pairs together (as --limit-up)
     #[arg(long, global = true, value_name = "RATE", value_parser = bucketsync_api::parse_rate)]
     limit_down: Option<u64>,
+    /// Requests in flight at once, all pairs together (files, parts and ranges share them)
+    /// [default: the app setting transfer-concurrency, 16 unless changed]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    transfers: Option<u32>,
     #[command(subcommand)]
     command: Command,
 }
@@ -161,6 +165,9 @@ async fn run(cli: Cli) -> Result<ExitCode, ApiError> {
     let api = Api::open(&home)?;
     if cli.limit_up.is_some() || cli.limit_down.is_some() {
         api.set_bandwidth(cli.limit_up.unwrap_or(0), cli.limit_down.unwrap_or(0));
+    }
+    if let Some(n) = cli.transfers {
+        api.set_transfer_concurrency(n as usize);
     }
     match cli.command {
         Command::Policy(cmd) => policy::run(&api, cmd).await,

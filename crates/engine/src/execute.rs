@@ -20,10 +20,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// How many files move at once within a pass (parts and ranges are bounded
-/// separately by the shared semaphore).
-pub const FILES_IN_FLIGHT: usize = 4;
-
 /// What the executor needs of the pair and the world.
 pub struct Executor<'a> {
     pub pair_id: i64,
@@ -131,13 +127,21 @@ impl Executor<'_> {
                 }
                 (a, r)
             })
-            .buffer_unordered(FILES_IN_FLIGHT);
+            .buffer_unordered(self.files_in_flight());
         while let Some((a, r)) = results.next().await {
             if !matches!(r, Err(Failure::Skipped)) {
                 self.progress.file_done();
             }
             self.settle(out, &a, r);
         }
+    }
+
+    /// How many files move at once: as many as the shared limit has
+    /// requests in flight, so small files (a round trip or two each) fill it
+    /// as well as the parts of one big file do; the limit's semaphore keeps
+    /// the requests themselves within it.
+    pub fn files_in_flight(&self) -> usize {
+        self.transfers.limits().max_concurrent_parts.max(1)
     }
 
     fn settle(&self, out: &mut PassReport, action: &Action, result: Result<Done, Failure>) {
@@ -347,7 +351,7 @@ impl Executor<'_> {
                 let now = self.remote.head(&remote.key).await;
                 (path, remote, now)
             })
-            .buffer_unordered(FILES_IN_FLIGHT)
+            .buffer_unordered(self.files_in_flight())
             .collect::<Vec<_>>()
             .await;
         let mut keep = Vec::new();

@@ -183,7 +183,7 @@ impl Scratch {
         })?;
         let store = Arc::new(Mutex::new(store));
         let quirks = bucketsync_remote::provider::preset(&policy.provider).map(|p| p.quirks);
-        let defaults = TransferLimits::default();
+        let defaults = api.transfer_limits();
         let limits = TransferLimits {
             min_part_size: quirks
                 .map_or(defaults.min_part_size, |q| q.min_part_size.max(defaults.min_part_size)),
