@@ -15,7 +15,8 @@
 //!   written prefix, read back from the page cache for what arrived ahead
 //!   of it), verified, fsynced, given the object's mtime, renamed. Memory
 //!   per download is two short queues of pieces, whatever the range size.
-//!   Objects of at most a MiB are fetched whole and land in one go.
+//!   Objects listed at most a MiB come whole in one GET (its answer's
+//!   headers stand in for the HEAD) and land in one go.
 //! - One semaphore, shared by every pair, bounds every request in flight
 //!   (HEADs, parts, ranges, single PUTs); its size is also how many files a
 //!   pass moves at once and how wide one file's parts or ranges fan out, so

@@ -114,6 +114,24 @@ pub trait Remote: Send + Sync {
         }
         Ok(received.freeze())
     }
+    /// A whole small object in one request: what the answer's headers say
+    /// of it (size, ETag, mtime, user metadata: the version these very
+    /// bytes are) and its bytes. When its size is not `expected_size` (it
+    /// changed since it was listed) the body is not read and comes back
+    /// empty. For objects small enough to hold in memory; fakes may keep
+    /// this default, a HEAD then a GET.
+    async fn get_whole(
+        &self,
+        key: &str,
+        expected_size: u64,
+    ) -> Result<(ObjectMeta, Vec<(String, String)>, Bytes), RemoteError> {
+        let (meta, user) = self.head_with_metadata(key).await?;
+        if meta.size != expected_size {
+            return Ok((meta, user, Bytes::new()));
+        }
+        let body = self.get_range(key, 0..meta.size).await?;
+        Ok((meta, user, body))
+    }
     async fn create_multipart(&self, key: &str, metadata: &[(String, String)])
         -> Result<String, RemoteError>;
     /// Uploads bytes `offset..offset+length` of `path` as part `number` (1-based).

@@ -369,6 +369,46 @@ impl Remote for S3Remote {
         Ok(Box::pin(futures::stream::try_unfold(body, RangeReader::next_piece)))
     }
 
+    async fn get_whole(
+        &self,
+        key: &str,
+        expected_size: u64,
+    ) -> Result<(ObjectMeta, Vec<(String, String)>, Bytes), RemoteError> {
+        self.pace_down(expected_size).await;
+        let activity = Activity::new();
+        let out = self
+            .call("get_object", &activity, self.client.get_object().bucket(&self.bucket).key(key).send())
+            .await?;
+        let meta = ObjectMeta {
+            key: key.to_string(),
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            etag: out.e_tag().map(unquote_etag).unwrap_or_default(),
+            last_modified_ms: millis(out.last_modified()),
+            mtime_ms: out.metadata().and_then(|m| m.get("mtime")).and_then(|v| parse_mtime_metadata(v)),
+        };
+        let user: Vec<(String, String)> = out
+            .metadata()
+            .map(|m| m.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect())
+            .unwrap_or_default();
+        if meta.size != expected_size {
+            return Ok((meta, user, Bytes::new()));
+        }
+        let mut reader = RangeReader {
+            body: out.body,
+            activity,
+            idle: self.idle,
+            key: key.to_string(),
+            asked: meta.size,
+            received: 0,
+        };
+        let mut received = bytes::BytesMut::with_capacity(meta.size as usize);
+        while let Some((piece, next)) = reader.next_piece().await? {
+            received.extend_from_slice(&piece);
+            reader = next;
+        }
+        Ok((meta, user, received.freeze()))
+    }
+
     async fn create_multipart(
         &self,
         key: &str,

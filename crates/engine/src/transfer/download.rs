@@ -85,33 +85,18 @@ pub(super) async fn download(
     expect: &LocalExpect,
     progress: &dyn Progress,
 ) -> Result<Downloaded, TransferError> {
+    if object.size <= SMALL_DOWNLOAD {
+        let local = download_small(t, object, dest, expect, progress).await?;
+        return Ok(Downloaded { local });
+    }
     let key = object.key.as_str();
     // The listing gave size and ETag; HEAD confirms them and reads the
     // metadata (sha256, mtime) a listing does not carry.
     let (head, user) = t.with_retry("HEAD", || t.remote().head_with_metadata(key)).await?;
     check_same(object, &head, "since it was listed")?;
-    let expected_sha256 = user
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(SHA256_METADATA))
-        .map(|(_, v)| v.trim().to_ascii_lowercase())
-        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()));
-    let size = head.size;
-    let mtime_ms = head.mtime_ms.or(object.mtime_ms).or(head.last_modified_ms).or(object.last_modified_ms);
-    let landing = Landing {
-        object: object.clone(),
-        head: head.clone(),
-        dest: dest.to_path_buf(),
-        expect: expect.clone(),
-        size,
-        mtime_ms,
-        expected_sha256,
-    };
+    let landing = Landing::new(object, head, &user, dest, expect);
     let gets = AtomicU64::new(0);
-    let local = if size <= SMALL_DOWNLOAD {
-        download_small(t, landing, progress, &gets).await?
-    } else {
-        download_ranges(t, landing, progress, &gets).await?
-    };
+    let local = download_ranges(t, landing, progress, &gets).await?;
     Ok(Downloaded { local })
 }
 
@@ -142,6 +127,33 @@ struct Landing {
 }
 
 impl Landing {
+    /// `head`: what the HEAD (or the GET's answer) said of the object, with
+    /// its user metadata `user`.
+    fn new(
+        object: &ObjectMeta,
+        head: ObjectMeta,
+        user: &[(String, String)],
+        dest: &Path,
+        expect: &LocalExpect,
+    ) -> Landing {
+        let expected_sha256 = user
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(SHA256_METADATA))
+            .map(|(_, v)| v.trim().to_ascii_lowercase())
+            .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+        let mtime_ms =
+            head.mtime_ms.or(object.mtime_ms).or(head.last_modified_ms).or(object.last_modified_ms);
+        Landing {
+            object: object.clone(),
+            size: head.size,
+            head,
+            dest: dest.to_path_buf(),
+            expect: expect.clone(),
+            mtime_ms,
+            expected_sha256,
+        }
+    }
+
     /// The checks of the bytes received: as many as the object holds, and
     /// the content hash the object's metadata gives.
     fn verify(&self, hashed: u64, sha256: &str) -> Result<(), TransferError> {
@@ -160,29 +172,30 @@ impl Landing {
     }
 }
 
-/// Objects at most this big are fetched whole into memory and written,
-/// hashed, synced and renamed in one go (one hop to a blocking thread):
-/// the many-small-files case. Memory: this much per file in flight.
+/// Objects listed at most this big are fetched whole into memory by one
+/// GET (no HEAD) and written, hashed, synced and renamed in one go (one hop
+/// to a blocking thread): the many-small-files case. Memory: this much per
+/// file in flight.
 const SMALL_DOWNLOAD: u64 = 1024 * 1024;
 
 async fn download_small(
     t: &Transfers,
-    landing: Landing,
+    object: &ObjectMeta,
+    dest: &Path,
+    expect: &LocalExpect,
     progress: &dyn Progress,
-    gets: &AtomicU64,
 ) -> Result<LocalFile, TransferError> {
-    let (key, size) = (landing.object.key.as_str(), landing.size);
-    let body = t
-        .with_retry("GET", || {
-            gets.fetch_add(1, Ordering::Relaxed);
-            t.remote().get_range(key, 0..size)
-        })
-        .await?;
-    if body.len() as u64 != size {
-        return Err(verify(&landing.object, format!("expected {size} bytes, got {}", body.len())));
+    let key = object.key.as_str();
+    // One GET: its answer's headers are the version of these very bytes,
+    // checked against the listing as a HEAD's would be (no HEAD needed,
+    // and none after: a retry is a whole new GET with its own headers).
+    let (meta, user, body) = t.with_retry("GET", || t.remote().get_whole(key, object.size)).await?;
+    check_same(object, &meta, "since it was listed")?;
+    let landing = Landing::new(object, meta, &user, dest, expect);
+    if body.len() as u64 != landing.size {
+        return Err(verify(object, format!("expected {} bytes, got {}", landing.size, body.len())));
     }
-    progress.advance(size);
-    recheck(t, &landing, gets).await?;
+    progress.advance(landing.size);
     let dest = landing.dest.clone();
     blocking(&dest, move || {
         let sha256 = hex(&Sha256::digest(&body));
