@@ -416,7 +416,7 @@ test("a new user connects a bucket, syncs a folder, and recovers from the usual 
   `);
   // The link held to 4 MB/s while the card is looked at, so the picture is
   // taken mid-transfer with its progress, rate and time left (progress
-  // moves part by part: 4 parts of 5 MiB in flight, of 8).
+  // moves inside each part: all 8 parts of 5 MiB are in flight at once).
   limitRate(4_000_000);
   writeFileSync(join(folder, "big.bin"), randomBytes(40 * 1024 * 1024));
   await session.until("the card transferring with bytes moved", async () =>

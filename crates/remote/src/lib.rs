@@ -37,6 +37,7 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::{BoxStream, TryStreamExt};
 use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A ranged GET's body, piece by piece as it arrives (so a download writes
 /// each piece where it belongs and holds no buffer the size of its range).
@@ -144,6 +145,26 @@ pub trait Remote: Send + Sync {
         offset: u64,
         length: u64,
     ) -> Result<PartInfo, RemoteError>;
+    /// [`Remote::upload_part`], raising `sent` to how much of the part the
+    /// HTTP stack has taken so far, so progress moves inside a part (with
+    /// many parts in flight they all finish near the end). A maximum, not a
+    /// sum: a retry with the same counter shows nothing twice. The default
+    /// counts the whole part once it is acknowledged.
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_part_counted(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        path: &Path,
+        offset: u64,
+        length: u64,
+        sent: &AtomicU64,
+    ) -> Result<PartInfo, RemoteError> {
+        let part = self.upload_part(key, upload_id, number, path, offset, length).await?;
+        sent.fetch_max(length, Ordering::Relaxed);
+        Ok(part)
+    }
     async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<PartInfo>, RemoteError>;
     /// [`Remote::complete_multipart_if`] with no condition.
     async fn complete_multipart(

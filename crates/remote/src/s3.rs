@@ -17,11 +17,14 @@ use bytes::Bytes;
 use std::future::Future;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Read buffer for file bodies; the SDK's 4 KiB default costs CPU per GiB.
 const FILE_BODY_BUFFER: usize = 256 * 1024;
+/// How often a part upload's progress is read from its body.
+const PART_PROGRESS_TICK: Duration = Duration::from_millis(250);
 
 /// One bucket reached through one shared SDK client.
 #[derive(Clone, Debug)]
@@ -441,24 +444,49 @@ impl Remote for S3Remote {
         offset: u64,
         length: u64,
     ) -> Result<PartInfo, RemoteError> {
+        self.upload_part_counted(key, upload_id, number, path, offset, length, &AtomicU64::new(0)).await
+    }
+
+    async fn upload_part_counted(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        path: &Path,
+        offset: u64,
+        length: u64,
+        sent: &AtomicU64,
+    ) -> Result<PartInfo, RemoteError> {
         self.pace_up(length).await;
         let activity = Activity::new();
+        let counted = Arc::new(AtomicU64::new(0));
         let body = Self::file_body(path, offset, length, &activity).await?;
-        let out = self
-            .call(
-                "upload_part",
-                &activity,
-                self.client
-                    .upload_part()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .upload_id(upload_id)
-                    .part_number(number)
-                    .content_length(length as i64)
-                    .body(body)
-                    .send(),
-            )
-            .await?;
+        let body = watchdog::counted_body(body, &counted);
+        // The body is polled by the connection's task: read its count here,
+        // in the caller's, while the request runs.
+        let request = self.call(
+            "upload_part",
+            &activity,
+            self.client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .content_length(length as i64)
+                .body(body)
+                .send(),
+        );
+        tokio::pin!(request);
+        let show = || sent.fetch_max(counted.load(Ordering::Relaxed).min(length), Ordering::Relaxed);
+        let mut tick = tokio::time::interval(PART_PROGRESS_TICK);
+        let out = loop {
+            tokio::select! {
+                out = &mut request => break out?,
+                _ = tick.tick() => { show(); }
+            }
+        };
+        sent.fetch_max(length, Ordering::Relaxed);
         Ok(PartInfo { number, etag: out.e_tag().map(unquote_etag).unwrap_or_default(), size: length })
     }
 

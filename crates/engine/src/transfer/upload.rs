@@ -21,6 +21,10 @@ use std::fs::Metadata;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How often a part's progress is passed on while it uploads.
+const PART_PROGRESS_TICK: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Read buffer of the hash pass.
 const HASH_BUFFER: usize = 1024 * 1024;
@@ -531,18 +535,43 @@ impl Job<'_> {
         if !same_version(&version(&self.path)?, &self.before) {
             return Err(changed(&self.path));
         }
-        let info = t
-            .with_retry("UploadPart", || {
-                t.remote().upload_part(self.key, &self.upload_id, number as i32, &self.path, offset, length)
-            })
-            .await?;
+        // Progress inside the part: with many parts in flight they all end
+        // near the end of the file, and a bar that waits for them stands still.
+        let sent = AtomicU64::new(0);
+        let send = t.with_retry("UploadPart", || {
+            t.remote().upload_part_counted(
+                self.key,
+                &self.upload_id,
+                number as i32,
+                &self.path,
+                offset,
+                length,
+                &sent,
+            )
+        });
+        tokio::pin!(send);
+        let mut shown = 0u64;
+        let show = |shown: &mut u64| {
+            let now = sent.load(Ordering::Relaxed).min(length);
+            if now > *shown {
+                progress.advance(now - *shown);
+                *shown = now;
+            }
+        };
+        let mut tick = tokio::time::interval(PART_PROGRESS_TICK);
+        let info = loop {
+            tokio::select! {
+                info = &mut send => break info?,
+                _ = tick.tick() => show(&mut shown),
+            }
+        };
         t.store().record_upload_part(
             self.pair_id,
             self.key,
             &UploadPartRow { number: info.number, etag: info.etag.clone(), size: length },
         )?;
         crate::crash_point!("upload.part-recorded");
-        progress.advance(length);
+        progress.advance(length - shown);
         Ok(PartInfo { size: length, ..info })
     }
 }
