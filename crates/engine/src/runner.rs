@@ -400,6 +400,8 @@ async fn run(
     // an event there looks at the bucket too.
     let mut waiting: BTreeSet<String> = BTreeSet::new();
     let mut last_removal: Option<Instant> = None;
+    // A due poll let one dirty pass go first.
+    let mut poll_waited = false;
     let mut first = true;
     let mut confirm: Option<Confirm> = None;
     // While a list of deletes waits: when to look whether it was decided.
@@ -475,10 +477,14 @@ async fn run(
                 let taken = std::mem::take(&mut dirty);
                 next_dirty = None;
                 let hints = Hints { settled: taken.settled, index: true };
-                let mut full = taken.full
-                    || confirm.is_some()
-                    || next_full.is_some_and(|t| t <= started)
-                    || taken.paths.is_empty();
+                // A poll that falls due together with watched changes comes
+                // right after their dirty pass (the loop finds it due again),
+                // once: a full pass of a big pair takes seconds, the dirty
+                // one milliseconds, and changes that keep coming must not
+                // keep the poll waiting.
+                let poll_due = next_full.is_some_and(|t| t <= started);
+                let mut full = taken.full || confirm.is_some() || taken.paths.is_empty() || (poll_due && poll_waited);
+                poll_waited = poll_due;
                 // The result, and a dirty pass's files deferred as still being
                 // written, with when the first of them is quiet.
                 let mut ran: Option<(PassResult, Vec<String>, Option<i64>)> = None;
