@@ -270,10 +270,10 @@ async fn download_ranges(
 
 /// Body pieces waiting for the writer; with pieces of at most a few hundred
 /// KiB this bounds a download's memory to a few MiB whatever its ranges.
-const PIECES_QUEUED: usize = 32;
+const PIECES_QUEUED: usize = 16;
 
 /// Pieces (and prefix advances) waiting for the hasher.
-const HASH_QUEUED: usize = 16;
+const HASH_QUEUED: usize = 8;
 
 /// How much the hasher reads back at a time of what was written out of
 /// order (small enough to stay in the CPU's cache between read and hash).
