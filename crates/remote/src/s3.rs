@@ -101,6 +101,7 @@ impl S3Remote {
         offset: u64,
         length: u64,
         activity: &Activity,
+        count: Option<&Arc<AtomicU64>>,
     ) -> Result<ByteStream, RemoteError> {
         let body = ByteStream::read_from()
             .path(path)
@@ -112,7 +113,7 @@ impl S3Remote {
             .map_err(|e| {
                 RemoteError::new(ErrorKind::Rejected, format!("cannot read {}: {e}", path.display()))
             })?;
-        Ok(watchdog::watched_body(body, activity))
+        Ok(watchdog::watched_body(body, activity, count))
     }
 }
 
@@ -279,7 +280,7 @@ impl Remote for S3Remote {
         let size = body.len() as u64;
         self.pace_up(size).await;
         let activity = Activity::new();
-        let body = watchdog::watched_body(ByteStream::from(body), &activity);
+        let body = watchdog::watched_body(ByteStream::from(body), &activity, None);
         let out = self
             .call(
                 "put_object",
@@ -316,7 +317,7 @@ impl Remote for S3Remote {
     ) -> Result<ObjectMeta, RemoteError> {
         self.pace_up(length).await;
         let activity = Activity::new();
-        let body = Self::file_body(path, 0, length, &activity).await?;
+        let body = Self::file_body(path, 0, length, &activity, None).await?;
         let out = self
             .call(
                 "put_object",
@@ -460,8 +461,7 @@ impl Remote for S3Remote {
         self.pace_up(length).await;
         let activity = Activity::new();
         let counted = Arc::new(AtomicU64::new(0));
-        let body = Self::file_body(path, offset, length, &activity).await?;
-        let body = watchdog::counted_body(body, &counted);
+        let body = Self::file_body(path, offset, length, &activity, Some(&counted)).await?;
         // The body is polled by the connection's task: read its count here,
         // in the caller's, while the request runs.
         let request = self.call(

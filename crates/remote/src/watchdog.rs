@@ -71,56 +71,25 @@ pub(crate) async fn watch<T>(
 /// An upload body that touches `activity` whenever the HTTP stack takes a
 /// piece of it (it takes the next one once the socket accepted the last).
 /// Retries rebuild the body and keep the wrapper.
-pub(crate) fn watched_body(body: ByteStream, activity: &Activity) -> ByteStream {
+/// When `count` is given, each piece's length is also added to it (a retry
+/// rebuilds the body and counts again), for progress inside one request.
+pub(crate) fn watched_body(
+    body: ByteStream,
+    activity: &Activity,
+    count: Option<&Arc<AtomicU64>>,
+) -> ByteStream {
     let activity = activity.clone();
+    let count = count.cloned();
     let inner = body.into_inner().map_preserve_contents(move |b| {
-        SdkBody::from_body_1_x(WatchedBody { inner: b, activity: activity.clone() })
+        SdkBody::from_body_1_x(WatchedBody { inner: b, activity: activity.clone(), count: count.clone() })
     });
     ByteStream::new(inner)
-}
-
-/// An upload body that adds the length of each piece the HTTP stack takes
-/// to `count` (a retry of the request rebuilds the body and counts again).
-pub(crate) fn counted_body(body: ByteStream, count: &Arc<AtomicU64>) -> ByteStream {
-    let count = count.clone();
-    let inner = body.into_inner().map_preserve_contents(move |b| {
-        SdkBody::from_body_1_x(CountedBody { inner: b, count: count.clone() })
-    });
-    ByteStream::new(inner)
-}
-
-struct CountedBody {
-    inner: SdkBody,
-    count: Arc<AtomicU64>,
-}
-
-impl http_body::Body for CountedBody {
-    type Data = Bytes;
-    type Error = aws_smithy_types::body::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled {
-            self.count.fetch_add(frame.data_ref().map_or(0, |d| d.len() as u64), Ordering::Relaxed);
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
 }
 
 struct WatchedBody {
     inner: SdkBody,
     activity: Activity,
+    count: Option<Arc<AtomicU64>>,
 }
 
 impl http_body::Body for WatchedBody {
@@ -132,8 +101,11 @@ impl http_body::Body for WatchedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(_))) = &polled {
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
             self.activity.touch();
+            if let Some(count) = &self.count {
+                count.fetch_add(frame.data_ref().map_or(0, |d| d.len() as u64), Ordering::Relaxed);
+            }
         }
         polled
     }
