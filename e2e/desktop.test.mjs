@@ -490,7 +490,24 @@ test("a new user connects a bucket, syncs a folder, and recovers from the usual 
   await snap("15-activity");
   await click("[data-nav=settings]");
   await $("[data-testid=save-settings]");
+  // A rate the app cannot read is refused at its field, with how to write one;
+  // a good one is kept; clearing it lifts the limit before the transfers below.
+  await typeInto("#s-up", "fast");
+  await click("[data-testid=save-settings]");
+  assert.match(await textOf("[data-testid=error-limit-up]"), /not a rate.*10M or 500K/);
+  await snap("16-settings-bad-rate");
+  await typeInto("#s-up", "50M");
+  await click("[data-testid=save-settings]");
+  await session.until("settings saved", async () => (await session.findAll("[data-testid=error-limit-up]")).length === 0 && (await textOf("form.panel")).includes("Saved."));
   await snap("16-settings");
+  await click("[data-nav=storage]");
+  await click("[data-nav=settings]");
+  await session.until("the limit kept", async () => (await session.execute("return document.querySelector('#s-up')?.value", [])) === "50M");
+  await snap("16-settings-kept");
+  await typeInto("#s-up", "off");
+  await click("[data-testid=save-settings]");
+  // Saved as no limit: the field comes back empty.
+  await session.until("the limit lifted", async () => (await session.execute("return document.querySelector('#s-up')?.value", [])) === "");
   await click("[data-nav=storage]");
   await $('[data-policy="local-garage"]');
   await snap("17-storage");

@@ -82,8 +82,10 @@ impl Api {
             engine: engine::EngineHost::new(home.to_path_buf()),
             drafts: Default::default(),
         };
-        let concurrency = api.settings()?.transfer_concurrency;
-        api.set_transfer_concurrency(concurrency as usize);
+        let settings = api.settings()?;
+        api.set_transfer_concurrency(settings.transfer_concurrency as usize);
+        let (up, down) = settings.bandwidth();
+        api.set_bandwidth(up, down);
         Ok(api)
     }
 

@@ -1,6 +1,6 @@
 //! The app's settings: how often buckets are polled, how many transfers run
-//! at once, notifications, start at login. Stored in the home's database,
-//! applied to the running engine when saved.
+//! at once and how fast, notifications, start at login. Stored in the home's
+//! database, applied to the running engine when saved.
 
 use crate::{Api, ApiError};
 use bucketsync_engine::runner::RunnerConfig;
@@ -20,6 +20,11 @@ pub struct AppSettings {
     pub start_at_login: bool,
     /// Files a remote delete moved to the trash are removed after this many days.
     pub trash_keep_days: u32,
+    /// Upload at most this fast, all pairs together, as people write rates
+    /// (`10M`, `500K`, `2MiB`); empty for no limit.
+    pub limit_up: String,
+    /// Download at most this fast (as `limit_up`).
+    pub limit_down: String,
 }
 
 impl Default for AppSettings {
@@ -31,6 +36,8 @@ impl Default for AppSettings {
             notifications: true,
             start_at_login: false,
             trash_keep_days: bucketsync_engine::trash::DEFAULT_KEEP_DAYS,
+            limit_up: String::new(),
+            limit_down: String::new(),
         }
     }
 }
@@ -61,7 +68,27 @@ impl AppSettings {
             TRASH_KEEP_DAYS,
             " days",
             "files deleted in the bucket wait in the trash this long: 30 days gives time to notice",
-        )
+        )?;
+        rate("limit-up", &self.limit_up)?;
+        rate("limit-down", &self.limit_down)?;
+        Ok(())
+    }
+
+    /// The bandwidth limits these settings give: (up, down) bytes per
+    /// second, 0 for none. Stored values were checked when saved; one that
+    /// no longer parses (edited by hand) means no limit.
+    pub fn bandwidth(&self) -> (u64, u64) {
+        let bps = |text: &str| rate_bps(text).unwrap_or(0);
+        (bps(&self.limit_up), bps(&self.limit_down))
+    }
+
+    /// The same settings with each rate as it is kept: trimmed, and empty
+    /// where it means no limit (`off`, `0`).
+    fn normalised(mut self) -> AppSettings {
+        for text in [&mut self.limit_up, &mut self.limit_down] {
+            *text = if rate_bps(text) == Ok(0) { String::new() } else { text.trim().to_string() };
+        }
+        self
     }
 
     /// The runners' timings these settings give.
@@ -71,6 +98,26 @@ impl AppSettings {
             ..RunnerConfig::default()
         }
     }
+}
+
+/// A rate setting in bytes per second: empty means no limit.
+fn rate_bps(text: &str) -> Result<u64, String> {
+    if text.trim().is_empty() {
+        return Ok(0);
+    }
+    bucketsync_remote::bandwidth::parse_rate(text)
+}
+
+/// `text` (of `field`) as a rate, or the error that says how to write one.
+fn rate(field: &str, text: &str) -> Result<(), ApiError> {
+    rate_bps(text).map(drop).map_err(|problem| {
+        ApiError::invalid(
+            field,
+            problem,
+            "bytes per second, K, M, G being powers of 1,000 and KiB, MiB, GiB of 1,024; \
+             leave it empty for no limit",
+        )
+    })
 }
 
 /// `value` (of `field`, shown with `unit`) inside `range`, or the error that says so.
@@ -87,8 +134,15 @@ fn within(
     Err(ApiError::invalid(field, format!("{value}{unit} is outside {}-{}", range.start(), range.end()), hint))
 }
 
-const KEYS: [&str; 5] =
-    ["poll-seconds", "transfer-concurrency", "notifications", "start-at-login", "trash-keep-days"];
+const KEYS: [&str; 7] = [
+    "poll-seconds",
+    "transfer-concurrency",
+    "notifications",
+    "start-at-login",
+    "trash-keep-days",
+    "limit-up",
+    "limit-down",
+];
 
 impl Api {
     /// The stored settings (defaults for anything never saved).
@@ -111,13 +165,21 @@ impl Api {
         if let Some(v) = get(KEYS[4])?.and_then(|v| v.parse().ok()) {
             s.trash_keep_days = v;
         }
+        if let Some(v) = get(KEYS[5])? {
+            s.limit_up = v;
+        }
+        if let Some(v) = get(KEYS[6])? {
+            s.limit_down = v;
+        }
         Ok(s)
     }
 
     /// Checks, stores and applies new settings: the runners restart with
-    /// the new poll interval and transfer limit.
+    /// the new poll interval and transfer limit; bandwidth limits hold for
+    /// every request that starts from now on.
     pub async fn save_settings(&self, new: AppSettings) -> Result<AppSettings, ApiError> {
         new.check()?;
+        let new = new.normalised();
         let old = self.settings()?;
         {
             let mut store = self.store();
@@ -126,7 +188,11 @@ impl Api {
             store.set_setting(KEYS[2], &new.notifications.to_string())?;
             store.set_setting(KEYS[3], &new.start_at_login.to_string())?;
             store.set_setting(KEYS[4], &new.trash_keep_days.to_string())?;
+            store.set_setting(KEYS[5], &new.limit_up)?;
+            store.set_setting(KEYS[6], &new.limit_down)?;
         }
+        let (up, down) = new.bandwidth();
+        self.set_bandwidth(up, down);
         self.set_notices(new.notifications).await;
         if (old.poll_seconds, old.transfer_concurrency) != (new.poll_seconds, new.transfer_concurrency) {
             self.set_transfer_concurrency(new.transfer_concurrency as usize);
@@ -151,14 +217,30 @@ mod tests {
             notifications: false,
             start_at_login: true,
             trash_keep_days: 7,
+            limit_up: " 10M ".into(),
+            limit_down: "off".into(),
         };
-        api.save_settings(mine.clone()).await.unwrap();
-        assert_eq!(Api::open(tmp.path()).unwrap().settings().unwrap(), mine, "kept across restarts");
+        let kept = api.save_settings(mine.clone()).await.unwrap();
+        assert_eq!(
+            (kept.limit_up.as_str(), kept.limit_down.as_str()),
+            ("10M", ""),
+            "kept as written, off as empty"
+        );
+        assert_eq!(api.bandwidth(), (10_000_000, 0), "applied at once");
+        let reopened = Api::open(tmp.path()).unwrap();
+        assert_eq!(reopened.settings().unwrap(), kept, "kept across restarts");
+        assert_eq!(reopened.bandwidth(), (10_000_000, 0), "applied when the home opens");
         let e = api.save_settings(AppSettings { poll_seconds: 1, ..mine.clone() }).await.unwrap_err();
         assert_eq!(e.field.as_deref(), Some("poll-seconds"));
         let e = api.save_settings(AppSettings { transfer_concurrency: 0, ..mine.clone() }).await.unwrap_err();
         assert_eq!(e.field.as_deref(), Some("transfer-concurrency"));
-        let e = api.save_settings(AppSettings { trash_keep_days: 0, ..mine }).await.unwrap_err();
+        let e = api.save_settings(AppSettings { trash_keep_days: 0, ..mine.clone() }).await.unwrap_err();
         assert_eq!(e.field.as_deref(), Some("trash-keep-days"));
+        let e =
+            api.save_settings(AppSettings { limit_down: "fast".into(), ..mine.clone() }).await.unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("limit-down"));
+        let e = api.save_settings(AppSettings { limit_up: "100".into(), ..mine }).await.unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("limit-up"), "100 B/s is a typo for 100K, refused");
+        assert_eq!(api.bandwidth(), (10_000_000, 0), "a refused save changes nothing");
     }
 }

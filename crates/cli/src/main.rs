@@ -30,10 +30,12 @@ struct Cli {
     #[arg(long, global = true, env = "BUCKETSYNC_HOME", value_name = "DIR")]
     home: Option<PathBuf>,
     /// Upload at most this fast, all pairs together: e.g. 10M (bytes per second; K, M, G are
-    /// powers of 1,000, KiB, MiB, GiB of 1,024) [default: no limit]
+    /// powers of 1,000, KiB, MiB, GiB of 1,024; 0 or off: none) [default: the app setting
+    /// limit-up, none unless set]
     #[arg(long, global = true, value_name = "RATE", value_parser = bucketsync_api::parse_rate)]
     limit_up: Option<u64>,
-    /// Download at most this fast, all pairs together (as --limit-up)
+    /// Download at most this fast, all pairs together (as --limit-up) [default: the app setting
+    /// limit-down]
     #[arg(long, global = true, value_name = "RATE", value_parser = bucketsync_api::parse_rate)]
     limit_down: Option<u64>,
     /// Requests in flight at once, all pairs together (files, parts and ranges share them)
@@ -163,9 +165,9 @@ async fn run(cli: Cli) -> Result<ExitCode, ApiError> {
     }
     let home = bucketsync_api::home::resolve(cli.home);
     let api = Api::open(&home)?;
-    if cli.limit_up.is_some() || cli.limit_down.is_some() {
-        api.set_bandwidth(cli.limit_up.unwrap_or(0), cli.limit_down.unwrap_or(0));
-    }
+    // A flag overrides the app's setting for this run, one direction at a time.
+    let (up, down) = api.bandwidth();
+    api.set_bandwidth(cli.limit_up.unwrap_or(up), cli.limit_down.unwrap_or(down));
     if let Some(n) = cli.transfers {
         api.set_transfer_concurrency(n as usize);
     }

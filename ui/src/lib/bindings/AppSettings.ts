@@ -20,4 +20,13 @@ start_at_login: boolean,
 /**
  * Files a remote delete moved to the trash are removed after this many days.
  */
-trash_keep_days: number, };
+trash_keep_days: number, 
+/**
+ * Upload at most this fast, all pairs together, as people write rates
+ * (`10M`, `500K`, `2MiB`); empty for no limit.
+ */
+limit_up: string, 
+/**
+ * Download at most this fast (as `limit_up`).
+ */
+limit_down: string, };
