@@ -183,14 +183,10 @@ pub fn folded(s: &str, folds_case: bool) -> std::borrow::Cow<'_, str> {
 /// and a folder of the same name, and names equal up to Unicode
 /// normalisation (and letter case when `folds_case`). Every path involved is
 /// returned with its reason; such paths are neither written nor deleted.
-pub fn collisions<'a>(
-    paths: impl IntoIterator<Item = &'a str>,
-    folds_case: bool,
-) -> BTreeMap<String, Reason> {
-    let files: BTreeSet<&str> = paths.into_iter().collect();
+pub fn collisions<'a>(files: &BTreeSet<&'a str>, folds_case: bool) -> BTreeMap<String, Reason> {
     let mut out = BTreeMap::new();
     // File/folder: a file whose name is also a parent of another file.
-    for path in &files {
+    for path in files {
         for (i, _) in path.match_indices('/') {
             let parent = &path[..i];
             if files.contains(parent) {
@@ -202,23 +198,41 @@ pub fn collisions<'a>(
         }
     }
     // Spellings: every file and every folder prefix, grouped by folded form.
-    let fold = |s: &str| folded(s, folds_case).into_owned();
+    // Two spellings of one folded form cannot both equal it, so a group
+    // exists only where some spelling is not its own folded form; only
+    // those forms are grouped (none in an ASCII tree on a case-sensitive
+    // file system, which then costs no memory per path).
+    let fold = |s: &'a str| folded(s, folds_case);
     // Linear in the paths' total length: each path looks up the groups of
     // its own prefixes, instead of every group scanning every path (many
     // case or NFC collision groups in one bucket made a pass quadratic).
-    let mut spellings: HashMap<String, BTreeSet<&str>> = HashMap::new();
     let prefixes =
         |path: &'a str| path.match_indices('/').map(|(i, _)| i).chain([path.len()]).map(|end| &path[..end]);
-    for &path in &files {
+    let mut spellings: HashMap<String, BTreeSet<&str>> = HashMap::new();
+    for &path in files {
         for prefix in prefixes(path) {
-            spellings.entry(fold(prefix)).or_default().insert(prefix);
+            if let std::borrow::Cow::Owned(f) = fold(prefix) {
+                if f != prefix {
+                    spellings.entry(f).or_default();
+                }
+            }
         }
     }
-    for &path in &files {
+    if spellings.is_empty() {
+        return out;
+    }
+    for &path in files {
+        for prefix in prefixes(path) {
+            if let Some(group) = spellings.get_mut(fold(prefix).as_ref()) {
+                group.insert(prefix);
+            }
+        }
+    }
+    for &path in files {
         // The shortest colliding prefix names the reason, as a user would
         // look for it: the folder `Dir` next to `dir`, not each file below.
         for spelling in prefixes(path) {
-            let group = &spellings[&fold(spelling)];
+            let Some(group) = spellings.get(fold(spelling).as_ref()) else { continue };
             let Some(other) = group.iter().find(|s| **s != spelling) else { continue };
             let reason = if spelling.nfc().eq(other.nfc()) {
                 Reason::NormalisationCollision(other.to_string())
@@ -284,7 +298,7 @@ mod tests {
 
     #[test]
     fn file_and_folder_of_one_name_both_collide() {
-        let c = collisions(["a", "a/b", "c"], false);
+        let c = collisions(&["a", "a/b", "c"].into(), false);
         assert_eq!(c.get("a"), Some(&Reason::FileFolderCollision("a/b".into())));
         assert_eq!(c.get("a/b"), Some(&Reason::FileFolderCollision("a".into())));
         assert!(!c.contains_key("c"));
@@ -294,28 +308,42 @@ mod tests {
     fn normalisation_collisions_always_case_only_when_folding() {
         let nfc = "caf\u{e9}";
         let nfd = "cafe\u{301}";
-        let c = collisions([nfc, nfd], false);
+        let c = collisions(&[nfc, nfd].into(), false);
         assert_eq!(c.get(nfc), Some(&Reason::NormalisationCollision(nfd.into())));
         assert_eq!(c.get(nfd), Some(&Reason::NormalisationCollision(nfc.into())));
-        assert!(collisions(["A.txt", "a.txt"], false).is_empty(), "case-sensitive file systems keep both");
-        let folded = collisions(["A.txt", "a.txt", "b.txt"], true);
+        assert!(
+            collisions(&["A.txt", "a.txt"].into(), false).is_empty(),
+            "case-sensitive file systems keep both"
+        );
+        let folded = collisions(&["A.txt", "a.txt", "b.txt"].into(), true);
         assert_eq!(folded.len(), 2);
         assert_eq!(folded.get("a.txt"), Some(&Reason::CaseCollision("A.txt".into())));
+    }
+
+    #[test]
+    fn an_ascii_name_collides_with_a_spelling_that_normalises_to_it() {
+        // U+212A KELVIN SIGN is NFC `K`: the group is formed by the one
+        // spelling that is not its own folded form, and holds both.
+        let kelvin = "\u{212a}";
+        let c = collisions(&["K", kelvin, "k"].into(), false);
+        assert_eq!(c.get("K"), Some(&Reason::NormalisationCollision(kelvin.into())));
+        assert_eq!(c.get(kelvin), Some(&Reason::NormalisationCollision("K".into())));
+        assert!(!c.contains_key("k"));
     }
 
     #[test]
     fn many_collision_groups_are_all_found() {
         let paths: Vec<String> =
             (0..5_000).flat_map(|i| [format!("d{i}/File.txt"), format!("d{i}/file.txt")]).collect();
-        let c = collisions(paths.iter().map(String::as_str), true);
+        let c = collisions(&paths.iter().map(String::as_str).collect(), true);
         assert_eq!(c.len(), 10_000);
         assert_eq!(c.get("d42/file.txt"), Some(&Reason::CaseCollision("d42/File.txt".into())));
-        assert!(collisions(paths.iter().map(String::as_str), false).is_empty());
+        assert!(collisions(&paths.iter().map(String::as_str).collect(), false).is_empty());
     }
 
     #[test]
     fn folders_differing_in_case_collide_for_everything_below() {
-        let c = collisions(["Dir/x", "dir/y", "other"], true);
+        let c = collisions(&["Dir/x", "dir/y", "other"].into(), true);
         assert!(c.contains_key("Dir/x") && c.contains_key("dir/y"));
         assert!(!c.contains_key("other"));
     }

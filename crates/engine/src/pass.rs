@@ -225,8 +225,7 @@ async fn plan_pass(ctx: &PassContext, hints: &Hints) -> Result<Planned, PassErro
     let pair_id = pair.id;
     let base = tokio::task::spawn_blocking(move || {
         let store = store.lock().unwrap_or_else(|p| p.into_inner());
-        let rows = store.baselines(pair_id)?;
-        Ok::<_, PassError>(rows.into_iter().map(|b| (b.path.clone(), b)).collect::<BTreeMap<_, _>>())
+        Ok::<_, PassError>(store.baselines_by_path(pair_id)?)
     });
     let listing = snapshot::list_remote(ctx.remote.as_ref(), &pair.prefix, &rules);
     let (scanned, base, listed) = tokio::join!(scan, base, listing);
@@ -252,10 +251,12 @@ async fn plan_pass(ctx: &PassContext, hints: &Hints) -> Result<Planned, PassErro
     });
     let planned = started.elapsed();
     let (base_files, local_files) = (base.len(), local.files.len());
+    let unreadable = std::mem::take(&mut local.unreadable);
     let index = match hints.index {
         true => Some(
             tokio::task::spawn_blocking({
-                let local = local.clone();
+                // The snapshots go to the index and end there: no copy of them.
+                local.unreadable = unreadable.clone();
                 move || NameIndex::build(&base, &local, &remote, folds_case)
             })
             .await
@@ -273,7 +274,7 @@ async fn plan_pass(ctx: &PassContext, hints: &Hints) -> Result<Planned, PassErro
         planned.as_millis(),
         started.elapsed().as_millis()
     );
-    Ok(Planned { plan, base_files, local_files, unreadable: std::mem::take(&mut local.unreadable), index })
+    Ok(Planned { plan, base_files, local_files, unreadable, index })
 }
 
 /// Settles doubts before planning: hashes local files whose stat moved but

@@ -215,7 +215,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         .chain(input.remote.files.keys())
         .map(String::as_str)
         .collect::<BTreeSet<_>>();
-    let collisions = keypath::collisions(all_present.iter().copied(), input.folds_case);
+    let collisions = keypath::collisions(&all_present, input.folds_case);
     for (path, reason) in &collisions {
         if input.local.files.contains_key(path) {
             out.unsyncable.push(Unsyncable { side: Side::Local, name: path.clone(), reason: reason.clone() });
@@ -243,10 +243,11 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         );
     let paths: BTreeSet<&str> =
         all_present.iter().copied().chain(input.base.keys().map(String::as_str)).collect();
-    // Every name a conflict copy must not take.
-    let mut taken: BTreeSet<String> = paths.iter().map(|p| p.to_string()).collect();
+    // Names conflict copies took in this pass; with `paths`, every name a
+    // new copy must not take.
+    let mut copies: BTreeSet<String> = BTreeSet::new();
 
-    for path in paths {
+    for &path in &paths {
         if collisions.contains_key(path) || unknown.covers(path) {
             continue;
         }
@@ -270,8 +271,10 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             Action::Refresh { path: path.to_string(), local: l, remote: r, hash }
         };
         let mut conflict = |l: &LocalFile, r: &RemoteFile, upload_copy: bool| {
-            let copy = conflict::copy_name(path, input.now_ms, input.device, |c| taken.contains(c));
-            taken.insert(copy.clone());
+            let copy = conflict::copy_name(path, input.now_ms, input.device, |c| {
+                paths.contains(c) || copies.contains(c)
+            });
+            copies.insert(copy.clone());
             Action::Conflict { path: p.clone(), copy, local: l.clone(), remote: r.clone(), upload_copy }
         };
         use Change::*;

@@ -264,6 +264,9 @@ async fn list_keys(
     rules: &IgnoreRules,
 ) -> Result<RemoteSnapshot, RemoteError> {
     let mut snap = RemoteSnapshot::default();
+    // Keys come sorted; gathered first and built in one go, the tree's
+    // nodes are packed full (inserted in order, each is left half empty).
+    let mut files = Vec::new();
     let mut token = None;
     loop {
         let page = remote.list_page(list_prefix, token).await?;
@@ -277,7 +280,7 @@ async fn list_keys(
                     if rules.is_ignored(&rel) {
                         continue;
                     }
-                    snap.files.insert(
+                    files.push((
                         rel,
                         RemoteFile {
                             key: o.key,
@@ -287,7 +290,7 @@ async fn list_keys(
                             mtime_ms: o.mtime_ms,
                             sha256: None,
                         },
-                    );
+                    ));
                 }
                 Err(reason) => snap.unsyncable.push(Unsyncable { side: Side::Remote, name: o.key, reason }),
             }
@@ -297,6 +300,7 @@ async fn list_keys(
             None => break,
         }
     }
+    snap.files = files.into_iter().collect();
     snap.unsyncable.sort();
     Ok(snap)
 }
