@@ -21,6 +21,7 @@ pub mod keypath;
 pub mod pair;
 pub mod pass;
 pub mod plan;
+pub mod poll;
 pub mod report;
 pub mod runner;
 pub mod snapshot;

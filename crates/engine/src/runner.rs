@@ -2,12 +2,14 @@
 //! takes commands. Watch events only schedule passes; the scan is the source
 //! of truth, so a lost or overflowed event can delay a change but never hide
 //! it (an overflow or a watch limit triggers a full pass and a warning, and
-//! the bucket poll runs a full pass anyway).
+//! every few polls is a full pass anyway).
 //!
 //! Events name their paths, and a pass they schedule looks only there (a
 //! dirty pass, [`crate::dirty`]), unless something calls for a full one:
-//! the first pass, the poll, a command, a retry, an overflow, a path the
-//! events cannot name, or anything the dirty pass cannot judge alone. The
+//! the first pass, a command, a retry, an overflow, a path the events
+//! cannot name, or anything the dirty pass cannot judge alone. While the
+//! folder is watched, the poll lists the bucket alone ([`crate::poll`])
+//! and hands what changed there to a dirty pass. The
 //! executor's own writes come back as events too; a dirty pass finds them
 //! matching their base rows and sends nothing. A file whose last event is
 //! its close after writing does not wait the quiet period.
@@ -44,6 +46,12 @@ pub struct RunnerConfig {
     /// long: a folder being emptied is judged whole by the delete guards,
     /// not in slices of one debounce window each.
     pub settle_removes: Duration,
+    /// While the folder is watched, a poll lists the bucket alone
+    /// ([`crate::poll`]), and every this many polls is a full pass again,
+    /// which also rescans the folder for what no event reported (a network
+    /// share written by another machine, a write through a memory map).
+    /// 1: every poll is a full pass.
+    pub full_pass_every_polls: u32,
 }
 
 impl Default for RunnerConfig {
@@ -54,6 +62,7 @@ impl Default for RunnerConfig {
             quiet: Duration::from_secs(3),
             retry_after: Duration::from_secs(30),
             settle_removes: Duration::from_secs(2),
+            full_pass_every_polls: 10,
         }
     }
 }
@@ -387,8 +396,16 @@ async fn run(
 ) {
     let events = ctx.events.clone();
     let _watcher = watch_root(&ctx, config.debounce, signal_tx, &events);
+    let watching = _watcher.is_some();
     // The poll (and commands, retries): full passes.
     let mut next_full = (!paused).then(Instant::now);
+    // When `next_full` is the poll's beat (nothing else asked for a full
+    // pass sooner), the instant it set.
+    let mut poll_at: Option<Instant> = None;
+    // Polls since the last full pass, and whether the last pass (full or
+    // dirty) converged: only then may a poll look at the bucket alone.
+    let mut polls_since_full = 0u32;
+    let mut clean = false;
     // Watch events: passes over the paths they named.
     let mut next_dirty: Option<Instant> = None;
     let mut dirty = Dirty::default();
@@ -474,17 +491,70 @@ async fn run(
             }
             _ = sleep_until(due) => {
                 let started = Instant::now();
-                let taken = std::mem::take(&mut dirty);
+                let mut taken = std::mem::take(&mut dirty);
                 next_dirty = None;
-                let hints = Hints { settled: taken.settled, index: true };
+                let hints = Hints { settled: std::mem::take(&mut taken.settled), index: true };
                 // A poll that falls due together with watched changes comes
                 // right after their dirty pass (the loop finds it due again),
                 // once: a full pass of a big pair takes seconds, the dirty
                 // one milliseconds, and changes that keep coming must not
                 // keep the poll waiting.
                 let poll_due = next_full.is_some_and(|t| t <= started);
-                let mut full = taken.full || confirm.is_some() || taken.paths.is_empty() || (poll_due && poll_waited);
-                poll_waited = poll_due;
+                // The poll with nothing else to do, the folder watched and
+                // in sync: the bucket alone, unless a full pass is due.
+                let bucket_only = poll_due
+                    && next_full == poll_at
+                    && taken.paths.is_empty()
+                    && !taken.full
+                    && confirm.is_none()
+                    && watching
+                    && clean
+                    && index.is_some()
+                    && polls_since_full + 1 < config.full_pass_every_polls;
+                let mut polled = false;
+                if bucket_only {
+                    let outcome = tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        r = crate::poll::poll_bucket(&ctx, &issues.0) => r,
+                    };
+                    tracing::debug!(pair = %ctx.pair.name, "bucket poll: {outcome:?} in {} ms", started.elapsed().as_millis());
+                    match outcome {
+                        Ok(crate::poll::PollOutcome::Unchanged) => {
+                            polls_since_full += 1;
+                            next_full = Some((started + config.poll_interval).max(Instant::now() + MIN_BACKOFF));
+                            poll_at = next_full;
+                            events.status(PairStatus::Idle { last_sync_ms: Some(ctx.clock.now_ms()) });
+                            continue;
+                        }
+                        // Looked at as watched changes are, bucket side included.
+                        Ok(crate::poll::PollOutcome::Changed(paths)) => {
+                            polls_since_full += 1;
+                            for p in &paths {
+                                taken.force(p);
+                            }
+                            polled = true;
+                        }
+                        Ok(crate::poll::PollOutcome::NeedsFull(why)) => {
+                            tracing::debug!(pair = %ctx.pair.name, "full pass instead of a bucket poll: {why}");
+                        }
+                        // A full pass meets the same failure and reports
+                        // it, with its retry (or stop) below.
+                        Err(e) => {
+                            tracing::debug!(pair = %ctx.pair.name, "full pass instead of a failed bucket poll: {e}");
+                        }
+                    }
+                }
+                let mut full = taken.full
+                    || confirm.is_some()
+                    || taken.paths.is_empty()
+                    || (poll_due && poll_waited && !polled);
+                poll_waited = poll_due && !polled;
+                if polled {
+                    // The poll's beat goes on from this one; a full pass
+                    // the dirty pass asks for sets it again.
+                    next_full = Some((started + config.poll_interval).max(Instant::now() + MIN_BACKOFF));
+                    poll_at = next_full;
+                }
                 // The result, and a dirty pass's files deferred as still being
                 // written, with when the first of them is quiet.
                 let mut ran: Option<(PassResult, Vec<String>, Option<i64>)> = None;
@@ -539,14 +609,17 @@ async fn run(
                         r = run_pass_with(&ctx, opts, &hints) => r,
                     };
                     first = false;
+                    polls_since_full = 0;
                     if seen.is_some() {
                         index = seen;
                     }
                     // The poll keeps its beat from pass start to pass start.
                     next_full = Some((started + config.poll_interval).max(Instant::now() + MIN_BACKOFF));
+                    poll_at = next_full;
                     ran = Some((result, Vec::new(), None));
                 }
                 let Some((result, deferred, ready_ms)) = ran else { continue };
+                clean = matches!(&result, Ok(r) if r.converged());
                 let now = Instant::now();
                 decision_check =
                     matches!(&result, Err(PassError::NeedsConfirmation(_))).then(|| now + DECISION_POLL);

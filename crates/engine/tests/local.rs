@@ -409,6 +409,7 @@ async fn a_blocked_download_backs_off_until_something_changes() {
         quiet: Duration::ZERO,
         retry_after: Duration::from_secs(3600),
         settle_removes: Duration::from_millis(100),
+        full_pass_every_polls: 10,
     };
     let handle = runner::spawn(ctx, config, false);
     let backoffs = || -> Vec<String> {

@@ -586,6 +586,7 @@ fn quiet_runner(debounce_ms: u64) -> bucketsync_engine::runner::RunnerConfig {
         quiet: std::time::Duration::ZERO,
         retry_after: std::time::Duration::from_secs(3600),
         settle_removes: std::time::Duration::from_millis(debounce_ms),
+        full_pass_every_polls: 10,
     }
 }
 
@@ -838,6 +839,92 @@ async fn an_overflowed_watch_queue_falls_back_to_a_full_pass() {
     .await;
     let lists = listed(&hooked);
     assert!(lists.iter().all(|l| *l == format!("{PREFIX}d/after.txt")), "{lists:?}");
+    handle.stop().await;
+    dev.assert_quiet().await;
+}
+
+/// A runner that polls every second and never makes a poll a full pass
+/// again by itself in a test's lifetime.
+fn polling_runner() -> bucketsync_engine::runner::RunnerConfig {
+    bucketsync_engine::runner::RunnerConfig {
+        poll_interval: std::time::Duration::from_secs(1),
+        full_pass_every_polls: u32::MAX,
+        ..quiet_runner(100)
+    }
+}
+
+/// Issue 10: while the folder is watched, the poll lists the bucket and
+/// scans nothing. Objects another client added or changed are looked at
+/// one by one (a LIST with the key as its prefix) and downloaded;
+/// `ghost.txt` (a base row and an object, the local file deleted where the
+/// watcher never saw it) is not decided by the poll: a full pass (sync
+/// now) deletes it. Before, every poll was a full pass, which listed only
+/// the whole prefix and deleted ghost.txt.
+#[tokio::test]
+async fn a_poll_of_a_watched_folder_lists_the_bucket_and_looks_at_changed_objects_alone() {
+    use bucketsync_engine::event::PairStatus;
+    use bucketsync_engine::runner::Command;
+    use bucketsync_store::{BaselineRow, LocalFile};
+    let (mut dev, other, _) = synced_four("poll-bucket-only").await;
+    let (handle, hooked) = watched(&mut dev, polling_runner()).await;
+    other.put("ghost.txt", "synced once").await;
+    let object = other.0.head(&format!("{PREFIX}ghost.txt")).await.unwrap();
+    let row = BaselineRow {
+        path: "ghost.txt".into(),
+        local: LocalFile { size: object.size, mtime_ms: 1_000, inode: 0, hash: None },
+        remote_etag: object.etag.clone(),
+        remote_size: object.size,
+        remote_mtime_ms: None,
+        synced_ms: 100_000,
+    };
+    dev.ctx.store.lock().unwrap().put_baseline(dev.ctx.pair.id, &row).unwrap();
+    other.put("a.txt", "alpha, edited elsewhere").await;
+    other.put("d/theirs.txt", "new elsewhere").await;
+
+    let mut rx = handle.watch_status();
+    wait_until(&mut rx, "both objects are downloaded", async |s| {
+        matches!(s, PairStatus::Idle { .. })
+            && dev.read("a.txt").as_deref() == Some(&b"alpha, edited elsewhere"[..])
+            && dev.read("d/theirs.txt").as_deref() == Some(&b"new elsewhere"[..])
+    })
+    .await;
+    assert!(
+        other.keys().await.contains(&"ghost.txt".to_string()),
+        "a poll decided a path it did not look at"
+    );
+    let lists = listed(&hooked);
+    for key in [format!("{PREFIX}a.txt"), format!("{PREFIX}d/theirs.txt")] {
+        assert!(lists.contains(&key), "{key} looked at on its own: {lists:?}");
+    }
+    assert!(
+        lists.iter().all(|l| l == PREFIX || l.ends_with("a.txt") || l.ends_with("theirs.txt")),
+        "{lists:?}"
+    );
+
+    handle.send(Command::SyncNow);
+    wait_until(&mut rx, "the full pass deletes ghost.txt", async |s| {
+        matches!(s, PairStatus::Idle { .. }) && !other.keys().await.contains(&"ghost.txt".to_string())
+    })
+    .await;
+    handle.stop().await;
+    dev.assert_quiet().await;
+}
+
+/// Issue 10: an object gone from the bucket is a delete, which only a full
+/// pass decides (its guards count the whole pair): the poll that finds it
+/// hands over to one, which moves the local file to the trash.
+#[tokio::test]
+async fn a_poll_that_finds_an_object_gone_hands_over_to_a_full_pass() {
+    use bucketsync_engine::event::PairStatus;
+    let (mut dev, other, _) = synced_four("poll-gone").await;
+    let (handle, _hooked) = watched(&mut dev, polling_runner()).await;
+    other.delete("b.txt").await;
+    let mut rx = handle.watch_status();
+    wait_until(&mut rx, "b.txt is moved to the trash", async |s| {
+        matches!(s, PairStatus::Idle { .. }) && dev.read("b.txt").is_none()
+    })
+    .await;
+    assert_eq!(dev.files(), ["a.txt", "d/c.txt", "d/e.txt"]);
     handle.stop().await;
     dev.assert_quiet().await;
 }

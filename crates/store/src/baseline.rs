@@ -87,6 +87,19 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
+    /// Up to `limit` base rows of a pair with paths after `after` (`""`:
+    /// from the first), ordered by path: a walk over the rows a page at a
+    /// time, beside a listing of the bucket (a range over the primary key).
+    pub fn baselines_after(&self, pair_id: i64, after: &str, limit: usize) -> Result<Vec<BaselineRow>> {
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM baseline WHERE pair_id = ?1 AND path > ?2 ORDER BY path LIMIT ?3"
+        ))?;
+        let rows = stmt
+            .query_map(params![pair_id, after, limit as i64], from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
     /// The base rows at `path` and below it (`path/...`), ordered by path:
     /// what a pass over one changed file or folder compares with. A range
     /// over the primary key, not a scan of the pair's rows.
@@ -212,6 +225,23 @@ mod tests {
         assert_eq!(paths("d/y"), ["d/y/z"]);
         assert_eq!(paths("e"), ["e"]);
         assert!(paths("nothing").is_empty());
+    }
+
+    #[test]
+    fn rows_after_a_path_come_a_page_at_a_time_in_byte_order() {
+        let (mut s, pair) = with_pair("a");
+        // Byte order, as a listing sorts keys: upper case before lower, `/` before `0`.
+        for p in ["b", "a/x", "a0", "B", "\u{e9}"] {
+            s.put_baseline(pair.id, &row(p, "e")).unwrap();
+        }
+        s.put_baseline(pair.id + 1, &row("other", "e")).ok();
+        let page = |after: &str| -> Vec<String> {
+            s.baselines_after(pair.id, after, 2).unwrap().into_iter().map(|r| r.path).collect()
+        };
+        assert_eq!(page(""), ["B", "a/x"]);
+        assert_eq!(page("a/x"), ["a0", "b"]);
+        assert_eq!(page("b"), ["\u{e9}"]);
+        assert!(page("\u{e9}").is_empty());
     }
 
     #[test]

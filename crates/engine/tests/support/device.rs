@@ -194,6 +194,7 @@ impl Device {
             quiet: Duration::ZERO,
             retry_after,
             settle_removes: Duration::from_millis(200),
+            full_pass_every_polls: 10,
         };
         runner::spawn(self.ctx.clone(), config, false)
     }
