@@ -33,10 +33,12 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<JournalRow> {
 impl Store {
     /// Appends an entry; `row.id` is ignored and the new id returned.
     pub fn append_journal(&mut self, row: &JournalRow) -> Result<i64> {
-        self.conn().execute(
-            "INSERT INTO journal (pair_id, at_ms, action, path, detail, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![row.pair_id, row.at_ms, row.action, row.path, row.detail, row.bytes.map(|b| b as i64)],
-        )?;
+        // Cached: one per action of every pass.
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO journal (pair_id, at_ms, action, path, detail, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![row.pair_id, row.at_ms, row.action, row.path, row.detail, row.bytes.map(|b| b as i64)])?;
         Ok(self.conn().last_insert_rowid())
     }
 

@@ -91,13 +91,11 @@ impl Store {
     }
 
     pub fn get_upload(&self, pair_id: i64, key: &str) -> Result<Option<UploadRow>> {
+        // Cached: asked once per uploaded file, small ones included.
         Ok(self
             .conn()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM upload WHERE pair_id = ?1 AND key = ?2"),
-                params![pair_id, key],
-                from_row,
-            )
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM upload WHERE pair_id = ?1 AND key = ?2"))?
+            .query_row(params![pair_id, key], from_row)
             .optional()?)
     }
 
