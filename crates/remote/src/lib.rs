@@ -83,6 +83,21 @@ pub trait Remote: Send + Sync {
         metadata: &[(String, String)],
         condition: &WriteIf,
     ) -> Result<ObjectMeta, RemoteError>;
+    /// [`Remote::put_bytes_if`] of a body whose SHA-256 (lowercase hex) the
+    /// caller already computed: the S3 implementation signs it as the
+    /// payload hash instead of hashing the body again, and a server that
+    /// checks signed payloads refuses a body that does not match it.
+    async fn put_hashed_if(
+        &self,
+        key: &str,
+        body: Bytes,
+        sha256: &str,
+        metadata: &[(String, String)],
+        condition: &WriteIf,
+    ) -> Result<ObjectMeta, RemoteError> {
+        let _ = sha256;
+        self.put_bytes_if(key, body, metadata, condition).await
+    }
     /// [`Remote::put_file_if`] with no condition.
     async fn put_file(
         &self,

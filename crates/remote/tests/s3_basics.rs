@@ -1,6 +1,6 @@
 //! The S3 calls the engine relies on, against each real local server.
 
-use bucketsync_remote::{Addressing, Connection, Remote, S3Remote, Secret};
+use bucketsync_remote::{Addressing, Connection, Remote, S3Remote, Secret, WriteIf};
 use bucketsync_testserver::{Flavor, S3Server};
 use bytes::Bytes;
 use rand::RngCore;
@@ -191,4 +191,37 @@ async fn garage_lists_odd_keys_exactly() {
 #[tokio::test]
 async fn moto_lists_odd_keys_exactly() {
     odd_keys_list_back_exactly(S3Server::moto()).await;
+}
+
+/// SHA-256 of `hello`.
+const HELLO_SHA256: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+/// A PUT signed with the hash its caller computed lands as sent; where the
+/// server checks signed payloads (Garage), a body that does not match the
+/// hash is refused and nothing lands, so the hash in an object's metadata
+/// is the hash of its bytes.
+async fn hashed_put_lands_only_with_its_own_hash(server: &S3Server, checks_payload: bool) {
+    let bucket = server.create_bucket("hashed");
+    let r = remote(server, &bucket);
+    let body = Bytes::from_static(b"hello");
+    let put = r.put_hashed_if("right", body.clone(), HELLO_SHA256, &[], &WriteIf::Absent).await.unwrap();
+    assert_eq!(put.size, 5);
+    assert_eq!(r.get_range("right", 0..5).await.unwrap(), body);
+    if checks_payload {
+        let wrong = HELLO_SHA256.replace('2', "3");
+        let refused = r.put_hashed_if("wrong", body, &wrong, &[], &WriteIf::Always).await;
+        assert!(refused.is_err(), "{refused:?}");
+        let gone = r.head("wrong").await.unwrap_err();
+        assert_eq!(gone.kind, bucketsync_remote::ErrorKind::NotFound, "{gone}");
+    }
+}
+
+#[tokio::test]
+async fn garage_refuses_a_body_that_does_not_match_its_signed_hash() {
+    hashed_put_lands_only_with_its_own_hash(S3Server::garage(), true).await;
+}
+
+#[tokio::test]
+async fn moto_takes_a_hashed_put() {
+    hashed_put_lands_only_with_its_own_hash(S3Server::moto(), false).await;
 }
