@@ -33,7 +33,7 @@ struct Args {
     /// the 100,000-file and 4 GiB cases), full (everything)
     #[arg(long, default_value = "standard")]
     preset: String,
-    /// Only these scenarios (comma-separated): large, small, noop, daemon, bwlimit
+    /// Only these scenarios (comma-separated): large, small, medium, noop, daemon, bwlimit
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Repetitions per tool and case [default: the preset's]

@@ -7,6 +7,7 @@
 mod bandwidth;
 mod daemon;
 mod large_file;
+mod medium_files;
 mod noop;
 mod small_files;
 mod transfer;
@@ -31,6 +32,10 @@ pub struct Scale {
     pub large_more: Vec<u64>,
     pub small_count: usize,
     pub small_size: u64,
+    /// Scenario 5's files just under the multipart threshold (single PUTs
+    /// read into memory): how many, and their size.
+    pub medium_count: usize,
+    pub medium_size: u64,
     /// Scenario 3: file counts of the no-op passes.
     pub noop_counts: Vec<usize>,
     /// Scenario 4: file counts of the daemon's pair.
@@ -59,6 +64,8 @@ impl Scale {
                 large_more: vec![],
                 small_count: 20,
                 small_size: 64 * 1024,
+                medium_count: 4,
+                medium_size: 15 * MIB,
                 noop_counts: vec![50],
                 daemon_counts: vec![50],
                 daemon_changes: 1,
@@ -73,6 +80,8 @@ impl Scale {
                 large_more: vec![],
                 small_count: 200,
                 small_size: 64 * 1024,
+                medium_count: 16,
+                medium_size: 15 * MIB,
                 noop_counts: vec![1_000],
                 daemon_counts: vec![1_000],
                 daemon_changes: 10,
@@ -88,6 +97,8 @@ impl Scale {
                 large_more: vec![100 * MIB],
                 small_count: 1_000,
                 small_size: 64 * 1024,
+                medium_count: 32,
+                medium_size: 15 * MIB,
                 noop_counts: vec![1_000, 10_000],
                 daemon_counts: vec![10_000],
                 daemon_changes: 50,
@@ -102,6 +113,8 @@ impl Scale {
                 large_more: vec![100 * MIB, 4 * GIB],
                 small_count: 1_000,
                 small_size: 64 * 1024,
+                medium_count: 32,
+                medium_size: 15 * MIB,
                 noop_counts: vec![1_000, 10_000, 100_000],
                 daemon_counts: vec![10_000, 100_000],
                 daemon_changes: 50,
@@ -291,6 +304,7 @@ pub fn all() -> Vec<Box<dyn Scenario>> {
     vec![
         Box::new(large_file::LargeFile),
         Box::new(small_files::SmallFiles),
+        Box::new(medium_files::MediumFiles),
         Box::new(noop::Noop),
         Box::new(daemon::Daemon),
         Box::new(bandwidth::BandwidthLimit),
