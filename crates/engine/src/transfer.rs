@@ -2,7 +2,8 @@
 //!
 //! - Uploads: files under the multipart threshold (and at most
 //!   [`MAX_IN_MEMORY_PUT`]) are read once into memory, hashed while read, and
-//!   sent as one PUT. Larger files are hashed in one sequential pass (the hash
+//!   sent as one PUT (signed with that hash); at most
+//!   [`IN_MEMORY_PUT_BUDGET`] bytes of such bodies are alive at once. Larger files are hashed in one sequential pass (the hash
 //!   goes into the object's metadata, which multipart sets at creation), then
 //!   sent as equal-sized parts streamed from disk, each part recorded in the
 //!   store as soon as the server acknowledged it, so a later upload of the
@@ -66,6 +67,13 @@ pub const TEMP_PREFIX: &str = ".bucketsync-tmp-";
 /// memory and sent in one PUT; anything bigger goes multipart, so memory per
 /// transfer stays bounded whatever the threshold.
 pub const MAX_IN_MEMORY_PUT: u64 = 16 * 1024 * 1024;
+
+/// Bytes of file content that single PUTs hold in memory at once, across
+/// every pair of the process. Without it, `max_concurrent_parts` PUTs of
+/// files just under [`MAX_IN_MEMORY_PUT`] would hold 16 x 16 MiB; with it, at
+/// most two such files are in memory together, while small files (a few
+/// KiB each) never wait for it.
+pub const IN_MEMORY_PUT_BUDGET: u64 = 32 * 1024 * 1024;
 
 /// Size of one ranged GET; at most `max_concurrent_parts` run at once per
 /// download (and the shared semaphore bounds them across downloads).

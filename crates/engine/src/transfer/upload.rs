@@ -5,8 +5,8 @@
 
 use super::part::{part_count, part_range, part_size};
 use super::{
-    same_version, version, Progress, RemoteExpect, TransferError, Transfers, Uploaded, MAX_IN_MEMORY_PUT,
-    MTIME_METADATA, SHA256_METADATA,
+    same_version, version, Progress, RemoteExpect, TransferError, Transfers, Uploaded, IN_MEMORY_PUT_BUDGET,
+    MAX_IN_MEMORY_PUT, MTIME_METADATA, SHA256_METADATA,
 };
 use crate::event::FaultKind;
 use crate::snapshot::{self, hex, LocalFile};
@@ -28,6 +28,10 @@ const PART_PROGRESS_TICK: std::time::Duration = std::time::Duration::from_millis
 
 /// Read buffer of the hash pass.
 const HASH_BUFFER: usize = 1024 * 1024;
+
+/// The bytes single PUTs may hold in memory (see [`IN_MEMORY_PUT_BUDGET`]):
+/// one semaphore for the process, one permit per byte.
+static IN_MEMORY: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(IN_MEMORY_PUT_BUDGET as usize);
 
 fn not_found(e: &RemoteError) -> bool {
     e.kind == ErrorKind::NotFound
@@ -176,6 +180,10 @@ async fn upload_single(
     expect: &RemoteExpect,
     progress: &dyn Progress,
 ) -> Result<Uploaded, TransferError> {
+    // Held from the read until the PUT (and its retries) is done: the body
+    // lives that long. No request permit is held while waiting for it.
+    let bytes = before.len().min(IN_MEMORY_PUT_BUDGET) as u32;
+    let _memory = IN_MEMORY.acquire_many(bytes).await.ok();
     let owned = path.to_path_buf();
     let seen = before.clone();
     let (body, sha256) = tokio::task::spawn_blocking(move || read_whole(&owned, &seen))
@@ -183,10 +191,9 @@ async fn upload_single(
         .map_err(|e| TransferError::io(path, std::io::Error::other(e)))??;
     let mtime_ms = snapshot::mtime_ms(&before);
     let meta = metadata(mtime_ms, &sha256);
-    let body = Bytes::from(body);
     let condition = guard(t, key, expect, Write::Put).await?;
     let mut remote = t
-        .with_retry("PUT", || t.remote().put_bytes_if(key, body.clone(), &meta, &condition))
+        .with_retry("PUT", || t.remote().put_hashed_if(key, body.clone(), &sha256, &meta, &condition))
         .await
         .map_err(|e| refused(key, &condition, e))?;
     progress.advance(before.len());
@@ -194,17 +201,26 @@ async fn upload_single(
     Ok(Uploaded { remote, local: sent(&before, sha256) })
 }
 
-fn read_whole(path: &Path, before: &Metadata) -> Result<(Vec<u8>, String), TransferError> {
+fn read_whole(path: &Path, before: &Metadata) -> Result<(Bytes, String), TransferError> {
     let io = |e| TransferError::io(path, e);
     let mut file = std::fs::File::open(path).map_err(io)?;
     if !same_version(&file.metadata().map_err(io)?, before) {
         return Err(changed(path));
     }
-    let mut body = Vec::with_capacity(before.len() as usize + 1);
     // One byte more than expected shows a file that grew.
-    (&mut file).take(before.len() + 1).read_to_end(&mut body).map_err(io)?;
+    let room = before.len() as usize + 1;
+    let (body, read) = if room < PAGES_FROM {
+        let mut body = Vec::with_capacity(room);
+        (&mut file).take(room as u64).read_to_end(&mut body).map_err(io)?;
+        let read = body.len();
+        (Bytes::from(body), read)
+    } else {
+        let mut pages = Pages::new(room).map_err(io)?;
+        let read = fill(&mut file, pages.as_mut()).map_err(io)?;
+        (Bytes::from_owner(pages).slice(..read), read)
+    };
     let after_open = file.metadata().map_err(io)?;
-    if body.len() as u64 != before.len()
+    if read as u64 != before.len()
         || !same_version(&after_open, before)
         || !same_version(&version(path)?, before)
     {
@@ -212,6 +228,82 @@ fn read_whole(path: &Path, before: &Metadata) -> Result<(Vec<u8>, String), Trans
     }
     let sha256 = hex(&Sha256::digest(&body));
     Ok((body, sha256))
+}
+
+/// Reads until `buf` is full or the file ends; returns how much it read.
+fn fill(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut read = 0;
+    while read < buf.len() {
+        match file.read(&mut buf[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(read)
+}
+
+/// Bodies at least this big are read into [`Pages`] instead of the heap.
+const PAGES_FROM: usize = 1024 * 1024;
+
+/// A PUT body's memory taken straight from the kernel (an anonymous
+/// mapping) and given back when the last clone of its `Bytes` drops.
+/// From the heap, glibc raises its mmap threshold after the first big
+/// free and then keeps freed bodies of many MiB in its per-thread arenas:
+/// 32 files of 15 MiB peaked at 98 MiB RSS with at most 32 MiB of bodies
+/// alive (IN_MEMORY_PUT_BUDGET).
+struct Pages {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is owned by this value alone; its bytes are plain memory.
+unsafe impl Send for Pages {}
+// SAFETY: shared access only reads.
+unsafe impl Sync for Pages {}
+
+impl Pages {
+    fn new(len: usize) -> std::io::Result<Pages> {
+        // SAFETY: a fresh private anonymous mapping, aliasing nothing.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let ptr = std::ptr::NonNull::new(ptr.cast::<u8>())
+            .ok_or_else(|| std::io::Error::other("mmap gave null"))?;
+        Ok(Pages { ptr, len })
+    }
+}
+
+impl AsRef<[u8]> for Pages {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `len` bytes mapped readable (zero-filled until written) for our lifetime.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl AsMut<[u8]> for Pages {
+    fn as_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and `&mut self` makes this the only access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Pages {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once; no slice of it outlives `self`.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
 }
 
 /// Hashes the file in one sequential pass; fails if it changes meanwhile.
