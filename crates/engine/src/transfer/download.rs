@@ -241,7 +241,8 @@ async fn download_ranges(
     let width = t.limits().max_concurrent_parts.max(1);
     let count = size.div_ceil(DOWNLOAD_RANGE_SIZE);
     let (pieces, received) = tokio::sync::mpsc::channel(PIECES_QUEUED);
-    let pipeline = Pipeline::start(file.clone(), tmp_path.clone(), received, size, DOWNLOAD_RANGE_SIZE);
+    let pipeline =
+        Pipeline::start(file.clone(), tmp_path.clone(), received, size, DOWNLOAD_RANGE_SIZE, DROP_BEHIND);
     let object = &landing.object;
     let fetched = stream::iter(0..count)
         .map(|i| {
@@ -278,6 +279,14 @@ const HASH_QUEUED: usize = 8;
 /// How much the hasher reads back at a time of what was written out of
 /// order (small enough to stay in the CPU's cache between read and hash).
 const HASH_READ_BACK: usize = 256 * 1024;
+
+/// Every time the hasher is this far past what it last dropped, it waits
+/// for that stretch's writeback and drops it from the page cache: those
+/// pages are never needed again, and the next pieces reuse them instead of
+/// taking fresh memory (on a VM that returns free memory to its host a
+/// fresh page costs a host fault: 1 GiB written into fresh pages took
+/// 2.2-2.4 s of system time here, into recycled ones 0.34 s).
+const DROP_BEHIND: u64 = 16 * 1024 * 1024;
 
 /// One body piece and where it goes.
 struct Piece {
@@ -363,6 +372,7 @@ impl Pipeline {
         pieces: mpsc::Receiver<Piece>,
         size: u64,
         range: u64,
+        drop_behind: u64,
     ) -> Pipeline {
         let stop = Arc::new(AtomicBool::new(false));
         let (to_hash, for_hasher) = std::sync::mpsc::sync_channel(HASH_QUEUED);
@@ -371,7 +381,9 @@ impl Pipeline {
             tokio::task::spawn_blocking(move || write_pieces(&file, &path, pieces, &to_hash, size, range))
         };
         let stopped = stop.clone();
-        let hasher = tokio::task::spawn_blocking(move || hash_in_order(&file, &path, for_hasher, &stopped));
+        let hasher = tokio::task::spawn_blocking(move || {
+            hash_in_order(&file, &path, for_hasher, &stopped, drop_behind)
+        });
         Pipeline { writer, hasher, stop }
     }
 
@@ -456,14 +468,37 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
     }
 }
 
+/// Waits until `len` bytes at `offset` are on disk and drops them from the
+/// page cache. Unlike the writeback hint, its failure is the download's: a
+/// write error seen here is not reported again by the fsync that follows.
+fn drop_written(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    let flags =
+        libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+    // SAFETY: a valid open file descriptor; the calls take no pointers.
+    if unsafe { libc::sync_file_range(fd, offset as i64, len as i64, flags) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // A hint: pages still dirty or mapped stay, and nothing is lost either way.
+    // SAFETY: as above.
+    unsafe { libc::posix_fadvise(fd, offset as i64, len as i64, libc::POSIX_FADV_DONTNEED) };
+    Ok(())
+}
+
+/// `drop_behind`: how far past what it last dropped the hasher gets before
+/// it drops what it hashed (see [`DROP_BEHIND`]).
 fn hash_in_order(
     file: &File,
     path: &Path,
     pieces: std::sync::mpsc::Receiver<ToHash>,
     stop: &AtomicBool,
+    drop_behind: u64,
 ) -> Result<(u64, String), TransferError> {
     let mut hasher = Sha256::new();
     let mut hashed = 0u64;
+    // Everything before this is hashed, on disk and out of the page cache.
+    let mut dropped = 0u64;
     let mut back = vec![0u8; HASH_READ_BACK];
     // Reads back and hashes what lies between `hashed` and `upto`.
     let mut catch_up = |hashed: &mut u64, hasher: &mut Sha256, upto: u64| -> Result<(), TransferError> {
@@ -486,6 +521,10 @@ fn hash_in_order(
                 hashed += bytes.len() as u64;
             }
             ToHash::Upto(upto) => catch_up(&mut hashed, &mut hasher, upto)?,
+        }
+        if hashed - dropped >= drop_behind {
+            drop_written(file, dropped, hashed - dropped).map_err(|e| TransferError::io(path, e))?;
+            dropped = hashed;
         }
     }
     if stop.load(Ordering::Relaxed) {
@@ -536,6 +575,13 @@ fn finish_file(file: &File, tmp: &Path, landing: &Landing) -> Result<LocalFile, 
     crate::crash_point!("download.written");
     file.sync_all().map_err(io)?;
     crate::crash_point!("download.synced");
+    // Clean now: its pages can go back to be reused by the next download
+    // (see `DROP_BEHIND`). A hint; what is on disk is what counts.
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid open file descriptor; the call takes no pointers.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    }
     let local = snapshot::stat(&file.metadata().map_err(io)?);
     let changed = || TransferError::LocalChanged { path: dest.to_path_buf() };
     match expect {
@@ -571,17 +617,19 @@ mod tests {
     /// Pieces of several ranges arriving interleaved, each range in order,
     /// land where they belong and hash as the file in order, whichever
     /// range comes first (in order: all hashed from memory; otherwise
-    /// partly read back).
+    /// partly read back), also when what was hashed is dropped from the
+    /// page cache as they go.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pieces_out_of_order_are_written_and_hashed_in_order() {
-        for order in [[3u64, 1, 0, 2], [0, 1, 2, 3], [1, 2, 3, 0]] {
+        let orders = [[3u64, 1, 0, 2], [0, 1, 2, 3], [1, 2, 3, 0]];
+        for (order, drop_behind) in orders.iter().flat_map(|o| [(o, DROP_BEHIND), (o, 700)]) {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("f");
             let file = Arc::new(create_temp(&path).unwrap());
             let (range, size) = (1000u64, 3500u64);
             let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
             let (tx, rx) = mpsc::channel(2);
-            let pipeline = Pipeline::start(file, path.clone(), rx, size, range);
+            let pipeline = Pipeline::start(file, path.clone(), rx, size, range, drop_behind);
             // The ranges take turns, in pieces of 300 bytes.
             let mut ranges: Vec<(u64, u64)> =
                 order.iter().map(|i| (i * range, ((i + 1) * range).min(size))).collect();
