@@ -36,6 +36,50 @@ impl Dir {
     }
 }
 
+/// A Garage's temp dir, marked with the pid of the process that owns it.
+///
+/// Servers shared by a test binary live in statics, which are never
+/// dropped, and killed runs drop nothing: their dirs (hundreds of MiB each
+/// once used) stayed in /tmp until the disk filled. So each new dir first
+/// sweeps the ones whose owner is gone.
+fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(sweep_abandoned_dirs);
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().expect("temp dir");
+    std::fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string()).expect("owner file");
+    dir
+}
+
+const OWNER_FILE: &str = "owner.pid";
+
+/// Removes Garage temp dirs whose owning process has exited (and unmarked
+/// ones a day old, left by versions that did not mark them).
+fn sweep_abandoned_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with("bucketsync-garage-") {
+            continue;
+        }
+        let path = entry.path();
+        let abandoned = match std::fs::read_to_string(path.join(OWNER_FILE)) {
+            Ok(pid) => pid.trim().parse::<i32>().is_ok_and(|pid| !alive(pid)),
+            Err(_) => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > Duration::from_secs(24 * 3600))),
+        };
+        if abandoned {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// Whether process `pid` exists (EPERM: it does, owned by someone else).
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH) }
+}
+
 impl Garage {
     pub fn start() -> Garage {
         Garage::start_compressed(true)
@@ -45,8 +89,7 @@ impl Garage {
     /// benchmark wants: compression would make the server, not the client,
     /// the bottleneck on a 2-core machine.
     pub fn start_compressed(compressed: bool) -> Garage {
-        let dir = tempfile::Builder::new().prefix("bucketsync-garage-").tempdir().expect("temp dir");
-        Garage::start_in(Dir::Temp(dir), free_port(), compressed)
+        Garage::start_in(Dir::Temp(temp_dir("bucketsync-garage-")), free_port(), compressed)
     }
 
     /// A Garage whose data stays in `dir` across runs (the dev app's local
@@ -296,9 +339,12 @@ impl GarageCluster {
         assert!(nodes >= replication as usize, "a cluster needs at least `replication` nodes");
         let nodes: Vec<Garage> = (0..nodes)
             .map(|_| {
-                let dir =
-                    tempfile::Builder::new().prefix("bucketsync-garage-node-").tempdir().expect("temp dir");
-                Garage::write_config(Dir::Temp(dir), free_port(), replication, true)
+                Garage::write_config(
+                    Dir::Temp(temp_dir("bucketsync-garage-node-")),
+                    free_port(),
+                    replication,
+                    true,
+                )
             })
             .collect();
         for node in &nodes {
