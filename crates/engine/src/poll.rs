@@ -18,11 +18,10 @@
 //! pass. A local change the watcher did not report waits for the next full
 //! pass, as it did between polls before.
 
-use crate::base;
 use crate::ignore::IgnoreRules;
 use crate::keypath::{self, KeyMeaning, Side, Unsyncable};
 use crate::pass::{PassContext, PassError};
-use bucketsync_store::BaselineRow;
+use bucketsync_store::RemoteBase;
 use std::collections::VecDeque;
 
 /// Base rows read at a time: about one listing page.
@@ -91,7 +90,7 @@ pub async fn poll_bucket(ctx: &PassContext, known: &[Unsyncable]) -> Result<Poll
             }
             match base.peek()? {
                 Some(b) if b.path == rel => {
-                    if !base::remote_matches(b, o.size, &o.etag) {
+                    if b.size != o.size || b.etag != o.etag {
                         changed.push(rel.clone());
                     }
                     base.pop();
@@ -120,21 +119,22 @@ pub async fn poll_bucket(ctx: &PassContext, known: &[Unsyncable]) -> Result<Poll
     })
 }
 
-/// The pair's base rows in path order, read a page at a time.
+/// The remote half of the pair's base rows in path order, read a page at
+/// a time (the same (size, ETag) token as [`crate::base::remote_matches`]).
 struct BaseRows<'a> {
     ctx: &'a PassContext,
-    rows: VecDeque<BaselineRow>,
+    rows: VecDeque<RemoteBase>,
     /// The last path read.
     after: String,
     done: bool,
 }
 
 impl BaseRows<'_> {
-    fn peek(&mut self) -> Result<Option<&BaselineRow>, PassError> {
+    fn peek(&mut self) -> Result<Option<&RemoteBase>, PassError> {
         if self.rows.is_empty() && !self.done {
             let page = {
                 let store = self.ctx.store.lock().unwrap_or_else(|p| p.into_inner());
-                store.baselines_after(self.ctx.pair.id, &self.after, BASE_PAGE)?
+                store.remote_bases_after(self.ctx.pair.id, &self.after, BASE_PAGE)?
             };
             self.done = page.len() < BASE_PAGE;
             if let Some(last) = page.last() {

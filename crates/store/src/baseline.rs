@@ -42,6 +42,14 @@ pub struct BaselineRow {
     pub synced_ms: i64,
 }
 
+/// The remote half of a base row: the object the pair last synced at a path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteBase {
+    pub path: String,
+    pub size: u64,
+    pub etag: String,
+}
+
 const COLUMNS: &str = "path, local_size, local_mtime_ms, local_inode, local_hash, remote_etag, remote_size, \
                        remote_mtime_ms, synced_ms";
 
@@ -88,14 +96,18 @@ impl Store {
     }
 
     /// Up to `limit` base rows of a pair with paths after `after` (`""`:
-    /// from the first), ordered by path: a walk over the rows a page at a
-    /// time, beside a listing of the bucket (a range over the primary key).
-    pub fn baselines_after(&self, pair_id: i64, after: &str, limit: usize) -> Result<Vec<BaselineRow>> {
-        let mut stmt = self.conn().prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM baseline WHERE pair_id = ?1 AND path > ?2 ORDER BY path LIMIT ?3"
-        ))?;
+    /// from the first), ordered by path, with only what a listing is
+    /// compared with: a walk over the rows a page at a time, beside a
+    /// listing of the bucket (a range over the primary key).
+    pub fn remote_bases_after(&self, pair_id: i64, after: &str, limit: usize) -> Result<Vec<RemoteBase>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT path, remote_size, remote_etag FROM baseline WHERE pair_id = ?1 AND path > ?2
+             ORDER BY path LIMIT ?3",
+        )?;
         let rows = stmt
-            .query_map(params![pair_id, after, limit as i64], from_row)?
+            .query_map(params![pair_id, after, limit as i64], |r| {
+                Ok(RemoteBase { path: r.get(0)?, size: r.get::<_, i64>(1)? as u64, etag: r.get(2)? })
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
@@ -240,7 +252,7 @@ mod tests {
         }
         s.put_baseline(pair.id + 1, &row("other", "e")).ok();
         let page = |after: &str| -> Vec<String> {
-            s.baselines_after(pair.id, after, 2).unwrap().into_iter().map(|r| r.path).collect()
+            s.remote_bases_after(pair.id, after, 2).unwrap().into_iter().map(|r| r.path).collect()
         };
         assert_eq!(page(""), ["B", "a/x"]);
         assert_eq!(page("a/x"), ["a0", "b"]);

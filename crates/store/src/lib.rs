@@ -21,7 +21,7 @@ pub mod upload;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-pub use baseline::{BaselineRow, LocalFile};
+pub use baseline::{BaselineRow, LocalFile, RemoteBase};
 pub use journal::JournalRow;
 pub use key_expiry::KeyExpiryRow;
 pub use pair::PairRow;
