@@ -54,6 +54,11 @@ pub async fn poll_bucket(ctx: &PassContext, known: &[Unsyncable]) -> Result<Poll
         .expect("loading the rules does not panic");
     let Ok(rules) = rules else { return full("the ignore file cannot be read") };
     let prefix = pair.prefix.as_str();
+    // Objects the last pass could not sync (a hostile name, one of a
+    // collision group): a full pass reported them and a full pass looks
+    // again; handing them to a dirty pass every poll would decide nothing.
+    let known: std::collections::HashSet<&str> =
+        known.iter().filter(|u| u.side == Side::Remote).map(|u| u.name.as_str()).collect();
     let mut base = BaseRows { ctx, rows: VecDeque::new(), after: String::new(), done: false };
     let mut changed = Vec::new();
     let mut last: Option<String> = None;
@@ -64,10 +69,11 @@ pub async fn poll_bucket(ctx: &PassContext, known: &[Unsyncable]) -> Result<Poll
             if !o.key.starts_with(prefix) {
                 continue; // never ours
             }
+            let unsyncable = known.contains(o.key.as_str());
             let rel = match keypath::relative_from_key(prefix, &o.key, o.size) {
                 Ok(KeyMeaning::FolderMarker) => continue,
                 Ok(KeyMeaning::File(rel)) => rel,
-                Err(_) if known.iter().any(|u| u.side == Side::Remote && u.name == o.key) => continue,
+                Err(_) if unsyncable => continue,
                 Err(_) => return full(&format!("{} cannot be synced (new in the bucket)", o.key)),
             };
             if rules.is_ignored(&rel) {
@@ -88,14 +94,16 @@ pub async fn poll_bucket(ctx: &PassContext, known: &[Unsyncable]) -> Result<Poll
                 }
                 base.pop();
             }
-            match base.peek()? {
+            let differs = match base.peek()? {
                 Some(b) if b.path == rel => {
-                    if b.size != o.size || b.etag != o.etag {
-                        changed.push(rel.clone());
-                    }
+                    let differs = b.size != o.size || b.etag != o.etag;
                     base.pop();
+                    differs
                 }
-                _ => changed.push(rel.clone()),
+                _ => true,
+            };
+            if differs && !unsyncable {
+                changed.push(rel.clone());
             }
             if changed.len() > crate::dirty::MAX_DIRTY_PATHS {
                 return full("many objects changed in the bucket");

@@ -523,6 +523,7 @@ async fn run(
                             polls_since_full += 1;
                             next_full = Some((started + config.poll_interval).max(Instant::now() + MIN_BACKOFF));
                             poll_at = next_full;
+                            poll_waited = false;
                             events.status(PairStatus::Idle { last_sync_ms: Some(ctx.clock.now_ms()) });
                             continue;
                         }

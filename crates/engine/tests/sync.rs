@@ -910,6 +910,29 @@ async fn a_poll_of_a_watched_folder_lists_the_bucket_and_looks_at_changed_object
     dev.assert_quiet().await;
 }
 
+/// Issue 10: objects the last full pass could not sync (two spellings of
+/// one name) are no news to the poll: a change elsewhere is still looked at
+/// on its own, not turned into a full pass by them on every poll.
+#[tokio::test]
+async fn a_poll_leaves_names_that_cannot_sync_to_the_full_passes() {
+    use bucketsync_engine::event::PairStatus;
+    let (mut dev, other, _) = synced_four("poll-unsyncable").await;
+    other.put("caf\u{e9}.txt", "composed").await;
+    other.put("cafe\u{301}.txt", "decomposed").await;
+    let (handle, hooked) = watched(&mut dev, polling_runner()).await;
+    other.put("a.txt", "alpha, edited elsewhere").await;
+    let mut rx = handle.watch_status();
+    wait_until(&mut rx, "a.txt is downloaded", async |s| {
+        matches!(s, PairStatus::Idle { .. })
+            && dev.read("a.txt").as_deref() == Some(&b"alpha, edited elsewhere"[..])
+    })
+    .await;
+    let lists = listed(&hooked);
+    assert!(lists.contains(&format!("{PREFIX}a.txt")), "a.txt looked at on its own: {lists:?}");
+    assert!(dev.read("caf\u{e9}.txt").is_none() && dev.read("cafe\u{301}.txt").is_none());
+    handle.stop().await;
+}
+
 /// Issue 10: an object gone from the bucket is a delete, which only a full
 /// pass decides (its guards count the whole pair): the poll that finds it
 /// hands over to one, which moves the local file to the trash.
