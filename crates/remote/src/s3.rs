@@ -102,7 +102,7 @@ impl S3Remote {
 
     /// One PutObject from memory; `sha256`, when known, is signed as the
     /// payload hash (the SDK would otherwise hash the body itself).
-    async fn put_body(
+    async fn put_bytes(
         &self,
         key: &str,
         body: Bytes,
@@ -114,15 +114,31 @@ impl S3Remote {
         self.pace_up(size).await;
         let activity = Activity::new();
         let body = watchdog::watched_body(ByteStream::from(body), &activity, None);
+        self.put_object(key, size, body, &activity, sha256, metadata, condition).await
+    }
+
+    /// One PutObject of `length` bytes from `body`, which `activity`
+    /// already watches; every PUT, from memory or from a file, goes here.
+    #[allow(clippy::too_many_arguments)]
+    async fn put_object(
+        &self,
+        key: &str,
+        length: u64,
+        body: ByteStream,
+        activity: &Activity,
+        sha256: Option<&str>,
+        metadata: &[(String, String)],
+        condition: &WriteIf,
+    ) -> Result<ObjectMeta, RemoteError> {
         let out = self
             .call(
                 "put_object",
-                &activity,
+                activity,
                 self.client
                     .put_object()
                     .bucket(&self.bucket)
                     .key(key)
-                    .content_length(size as i64)
+                    .content_length(length as i64)
                     .set_metadata(metadata_map(metadata))
                     .set_content_type(content_type_for(key).map(str::to_string))
                     .set_if_none_match(condition.if_none_match())
@@ -135,7 +151,7 @@ impl S3Remote {
             .await?;
         Ok(ObjectMeta {
             key: key.to_string(),
-            size,
+            size: length,
             etag: out.e_tag().map(unquote_etag).unwrap_or_default(),
             last_modified_ms: None,
             mtime_ms: None,
@@ -347,7 +363,7 @@ impl Remote for S3Remote {
         metadata: &[(String, String)],
         condition: &WriteIf,
     ) -> Result<ObjectMeta, RemoteError> {
-        self.put_body(key, body, None, metadata, condition).await
+        self.put_bytes(key, body, None, metadata, condition).await
     }
 
     async fn put_hashed_if(
@@ -358,7 +374,7 @@ impl Remote for S3Remote {
         metadata: &[(String, String)],
         condition: &WriteIf,
     ) -> Result<ObjectMeta, RemoteError> {
-        self.put_body(key, body, Some(sha256), metadata, condition).await
+        self.put_bytes(key, body, Some(sha256), metadata, condition).await
     }
 
     async fn put_file_if(
@@ -372,30 +388,7 @@ impl Remote for S3Remote {
         self.pace_up(length).await;
         let activity = Activity::new();
         let body = Self::file_body(path, 0, length, &activity, None).await?;
-        let out = self
-            .call(
-                "put_object",
-                &activity,
-                self.client
-                    .put_object()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .content_length(length as i64)
-                    .set_metadata(metadata_map(metadata))
-                    .set_content_type(content_type_for(key).map(str::to_string))
-                    .set_if_none_match(condition.if_none_match())
-                    .set_if_match(condition.if_match())
-                    .body(body)
-                    .send(),
-            )
-            .await?;
-        Ok(ObjectMeta {
-            key: key.to_string(),
-            size: length,
-            etag: out.e_tag().map(unquote_etag).unwrap_or_default(),
-            last_modified_ms: None,
-            mtime_ms: None,
-        })
+        self.put_object(key, length, body, &activity, None, metadata, condition).await
     }
 
     async fn get_range_stream(&self, key: &str, range: Range<u64>) -> Result<RangeBody, RemoteError> {
